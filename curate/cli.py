@@ -1,0 +1,191 @@
+"""The ``curate`` command line. Plugins may add subcommands through the ``curate.commands`` entry-point group
+(a ``click`` command or group), e.g. ``curate train fasttext``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import entry_points
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from curate import registry
+from curate.config import ConfigError, PipelineSpec, load_yaml, apply_override, validate_pipeline
+
+console = Console() if Console().is_terminal else Console(width=160)
+err_console = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="curate")
+def main():
+    """Build pretraining corpora for code LLMs from YAML pipelines of plugins."""
+
+
+def _load(pipeline: str, overrides: tuple[str, ...], output: str | None):
+    raw = load_yaml(pipeline)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    if output:
+        raw.setdefault("output", {})["dir"] = output
+    return raw
+
+
+_set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                           help="Override a pipeline value, e.g. --set executor.workers=1 --set steps[2].with.threshold=0.8")
+_output_option = click.option("-o", "--output", default=None, help="Override output.dir.")
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(exists=True, dir_okay=False))
+@_set_option
+@_output_option
+def validate(pipeline, overrides, output):
+    """Check PIPELINE without running it; report every problem at once with its YAML path."""
+    try:
+        raw = _load(pipeline, overrides, output)
+    except ConfigError as exc:
+        err_console.print(str(exc), markup=False)
+        sys.exit(2)
+    resolved, errors = validate_pipeline(raw)
+    if errors:
+        err_console.print(f"{pipeline}: {len(errors)} problem(s)", style="bold red")
+        for error in errors:
+            err_console.print(f"  {error}", markup=False, highlight=False)
+        sys.exit(1)
+    steps = ", ".join(s.step_id for s in resolved.steps)
+    console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'})")
+
+
+@main.command()
+@click.argument("pipeline", type=click.Path(exists=True, dir_okay=False))
+@_set_option
+@_output_option
+@click.option("-w", "--workers", type=int, default=None, help="Worker processes (default: executor.workers, "
+                                                               "else all cores).")
+@click.option("--restart", is_flag=True, help="Discard an interrupted run instead of resuming it.")
+@click.option("--no-progress", is_flag=True, help="Do not show the live progress line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def run(pipeline, overrides, output, workers, restart, no_progress, as_json):
+    """Run PIPELINE over the input shards not yet in the corpus."""
+    from curate.report import print_summary
+    from curate.run import RunError, run_pipeline
+
+    try:
+        raw = _load(pipeline, overrides, output)
+    except ConfigError as exc:
+        err_console.print(str(exc), markup=False)
+        sys.exit(2)
+    resolved, errors = validate_pipeline(raw)
+    if errors:
+        err_console.print(f"{pipeline}: {len(errors)} problem(s); nothing was run", style="bold red")
+        for error in errors:
+            err_console.print(f"  {error}", markup=False, highlight=False)
+        sys.exit(1)
+    try:
+        result = run_pipeline(resolved, workers=workers, restart=restart,
+                              show_progress=not no_progress and err_console.is_terminal,
+                              echo=lambda m: err_console.print(m, markup=False))
+    except RunError as exc:
+        err_console.print(f"error: {exc}", markup=False, style="red")
+        sys.exit(1)
+    if result.summary is None:
+        return
+    if as_json:
+        click.echo(json.dumps(result.summary, indent=2))
+    else:
+        print_summary(result.summary, console)
+        console.print(f"output: {resolved.spec.output.dir}/data/{result.run_id}")
+
+
+@main.group()
+def plugins():
+    """List and document the installed plugins."""
+
+
+@plugins.command("list")
+def plugins_list():
+    """Every installed plugin: name, kind, origin and summary."""
+    table = Table(title="curate plugins", title_justify="left")
+    for col in ("name", "kind", "origin", "summary"):
+        table.add_column(col)
+    for name in registry.names():
+        info = registry.info(name)
+        try:
+            cls = info.load()
+            kind, summary = cls.kind, _first_line(cls.__doc__)
+        except registry.PluginError as exc:
+            kind, summary = "?", f"[red]{exc}[/red]"
+        table.add_row(name, kind, info.origin, summary)
+    console.print(table)
+
+
+@plugins.command("show")
+@click.argument("name")
+def plugins_show(name):
+    """Documentation and parameters of plugin NAME."""
+    try:
+        info = registry.info(name)
+        cls = info.load()
+    except registry.PluginError as exc:
+        err_console.print(str(exc), markup=False)
+        sys.exit(1)
+    console.print(f"[bold]{name}[/bold] ({cls.kind}) from {info.origin}: {info.entry_point.value}")
+    console.print((cls.__doc__ or "").strip(), markup=False)
+    table = Table(title="parameters (with:)", title_justify="left")
+    for col in ("name", "type", "default", "description"):
+        table.add_column(col)
+    for field_name, field in cls.Params.model_fields.items():
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        table.add_row(field_name, _type_name(field.annotation), default, field.description or "")
+    console.print(table)
+    missing = registry.missing_requirements(cls)
+    for line in missing:
+        console.print(f"[yellow]{line}[/yellow]")
+
+
+@main.command()
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--run", "run_id", default=None, help="Only this run (e.g. run-0002).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--no-yaml", is_flag=True, help="Do not print each run's resolved pipeline.")
+def report(corpus_dir, run_id, as_json, no_yaml):
+    """What the runs in CORPUS_DIR did: funnel per step, drop reasons, throughput, pipeline and plugin versions."""
+    from curate.report import corpus_report, print_report
+
+    data = corpus_report(corpus_dir, run_id, show_yaml=not no_yaml)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        print_report(data, console, show_yaml=not no_yaml)
+
+
+@main.command()
+def schema():
+    """Print the JSON schema of a pipeline file."""
+    click.echo(json.dumps(PipelineSpec.model_json_schema(by_alias=True), indent=2))
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n", 1)[0]
+
+
+def _type_name(annotation) -> str:
+    text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
+    return text or str(annotation).replace("typing.", "")
+
+
+def _register_plugin_commands():
+    for ep in entry_points(group="curate.commands"):
+        try:
+            main.add_command(ep.load(), ep.name)
+        except Exception as exc:  # noqa: BLE001 - a broken add-on must not break the CLI
+            err_console.print(f"warning: command '{ep.name}' from {ep.value} failed to load: {exc}", markup=False)
+
+
+_register_plugin_commands()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Compile a validated pipeline into datatrove pipelines ("segments"), cutting at every Stage barrier.
+
+Each segment is one datatrove job with a task count; segment k+1 depends on segment k. Per-shard segments
+run one task per input shard (rank r always reads shard r), so every per-shard segment of a run has the
+same task count and sees the same reader, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curate.config import ResolvedPipeline
+from curate.io import ExcludedSink, ShardReader, ShardWriter
+from curate.plugin import Reject, RunContext, Stage, StageContext, _DocStep
+from curate.state import CorpusDir, atomic_write_bytes
+from curate.stepstats import StepCounters, text_bytes
+
+
+@dataclass
+class ShardAssignment:
+    input_index: int
+    shard: str
+
+
+@dataclass
+class Segment:
+    name: str
+    steps: list
+    tasks: int
+    per_shard: bool = True
+    #: step ids that need a GPU per task (Ray executors ask for them)
+    gpus: float = 0.0
+
+
+@dataclass
+class Plan:
+    run_id: str
+    segments: list[Segment] = field(default_factory=list)
+
+
+class SourceStep(PipelineStep):
+    """First step of a run: rank r reads input shard r and writes rejected records to excluded/."""
+
+    type = "curate"
+    name = "source"
+
+    def __init__(self, sources: list, shards: list[ShardAssignment], context: RunContext, excluded: ExcludedSink,
+                 progress_dir: str | None = None):
+        super().__init__()
+        self.sources, self.shards, self.context = sources, shards, context
+        self.excluded, self.progress_dir = excluded, progress_dir
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        assignment = self.shards[rank]
+        source = self.sources[assignment.input_index]
+        source.ensure_setup()
+        counters = StepCounters()
+        progress = _Progress(self.progress_dir, rank)
+        started = time.perf_counter()
+        finished = False
+        try:
+            for item in source.read_shard(assignment.shard):
+                if isinstance(item, Reject):
+                    doc = item.as_document()
+                    nbytes = text_bytes(doc.text)
+                    counters.seen(nbytes)
+                    counters.dropped(item.reason, nbytes)
+                    doc.metadata.update({"drop.reason": item.reason, "drop.step": "source",
+                                         "source.input": assignment.input_index})
+                    self.excluded.write(doc, rank)
+                    continue
+                nbytes = text_bytes(item.text)
+                counters.seen(nbytes)
+                counters.kept(nbytes)
+                progress.tick(nbytes)
+                yield item
+            counters.wall = time.perf_counter() - started
+            counters.save(self.context, rank)
+            finished = True
+        finally:
+            progress.tick(0, force=True)
+            self.excluded.close(rank, commit=finished)
+
+
+class _Progress:
+    """Writes this rank's document count to a small file a few times per second (read by the progress bar)."""
+
+    def __init__(self, folder: str | None, rank: int):
+        self.path = f"{folder}/{rank:05d}.json" if folder else None
+        self.docs = self.bytes = 0
+        self.last = 0.0
+
+    def tick(self, nbytes: int, force: bool = False) -> None:
+        if nbytes:
+            self.docs += 1
+            self.bytes += nbytes
+        if self.path and (force or (self.docs & 255 == 0 and time.monotonic() - self.last > 0.5)):
+            self.last = time.monotonic()
+            atomic_write_bytes(self.path, b'{"docs": %d, "bytes": %d}' % (self.docs, self.bytes))
+
+
+def instantiate(step, context: RunContext):
+    return step.cls(step.params, context)
+
+
+def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_seq: int,
+               shards: list[ShardAssignment], previous_runs: list[str]) -> Plan:
+    spec = resolved.spec
+    tasks = len(shards)
+    excluded_dir = corpus.path("excluded", run_id)
+    full = spec.output.keep_excluded
+
+    def context(step_id: str, index: int, segment: int) -> RunContext:
+        return RunContext(step_id=step_id, step_index=index, segment=segment, run_id=run_id, run_seq=run_seq,
+                          corpus_dir=corpus.root, keep_excluded=full, strict=spec.strict)
+
+    sources = [instantiate(s, context(s.step_id, 0, 0)) for s in resolved.inputs]
+    plan = Plan(run_id)
+    seg = 0
+    current: list = [SourceStep(sources, shards, context("source", 0, 0), ExcludedSink(excluded_dir, "source", full),
+                                corpus.path("runs", run_id, "progress"))]
+    for index, step in enumerate(resolved.steps, start=1):
+        plugin = instantiate(step, context(step.step_id, index, seg))
+        if not isinstance(plugin, Stage):
+            plugin.excluded = ExcludedSink(excluded_dir, step.step_id, full, seg)
+            current.append(plugin)
+            continue
+        stage_ctx = StageContext(step_id=step.step_id, run_id=run_id, run_seq=run_seq, tasks=tasks,
+                                 work_dir=corpus.path("runs", run_id, "work", step.step_id),
+                                 index_dir=corpus.index_dir(step.step_id), previous_runs=previous_runs,
+                                 run_context=context(step.step_id, index, seg))
+        current += _bind(plugin.map_steps(stage_ctx), stage_ctx, seg, excluded_dir, full)
+        scratch = ShardWriter(corpus.path("runs", run_id, "work", f"segment-{seg:02d}"))
+        current.append(scratch)
+        plan.segments.append(Segment(f"segment-{seg:02d}", current, tasks))
+        for job in plugin.barrier_jobs(stage_ctx):
+            plan.segments.append(Segment(f"{step.step_id}-{job.name}", job.steps, job.tasks, per_shard=False))
+        seg += 1
+        current = [ShardReader(scratch)] + _bind(plugin.reduce_steps(stage_ctx), stage_ctx, seg, excluded_dir, full)
+    current.append(ShardWriter(corpus.path("data", run_id), spec.output.format))
+    plan.segments.append(Segment(f"segment-{seg:02d}", current, tasks))
+    return plan
+
+
+def _bind(steps: list, stage_ctx: StageContext, segment: int, excluded_dir: str, full: bool) -> list:
+    """Give a stage's per-document steps their stats context and excluded sink."""
+    for step in steps:
+        if isinstance(step, _DocStep):
+            step.context = stage_ctx.run_context.model_copy(update={"segment": segment})
+            if step.excluded is None:
+                step.excluded = ExcludedSink(excluded_dir, stage_ctx.step_id, full, segment)
+    return steps
+
+
+def iter_steps(plan: Plan) -> Iterator:
+    for segment in plan.segments:
+        yield from segment.steps

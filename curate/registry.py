@@ -1,0 +1,98 @@
+"""Plugin discovery through the ``curate.plugins`` entry-point group.
+
+Built-in plugins are declared in curate's own ``pyproject.toml`` exactly as a third party declares theirs.
+Only the plugins a pipeline names are imported.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
+
+GROUP = "curate.plugins"
+
+
+class PluginError(Exception):
+    """A plugin could not be found or loaded; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    entry_point: EntryPoint
+
+    @property
+    def distribution(self) -> str:
+        dist = self.entry_point.dist
+        return f"{dist.name} {dist.version}" if dist else "unknown"
+
+    @property
+    def origin(self) -> str:
+        dist = self.entry_point.dist
+        return "built-in" if dist is not None and dist.name == "curate" else f"third-party ({self.distribution})"
+
+    @property
+    def version(self) -> str:
+        dist = self.entry_point.dist
+        return dist.version if dist else "unknown"
+
+    def load(self):
+        try:
+            cls = self.entry_point.load()
+        except ImportError as exc:
+            missing = getattr(exc, "name", None) or str(exc)
+            raise PluginError(f"plugin '{self.name}' ({self.entry_point.value}) could not be imported: missing "
+                              f"module '{missing}'. Install the package that provides it, e.g. "
+                              f"pip install '{_install_hint(missing)}'") from exc
+        cls.plugin_name = self.name
+        return cls
+
+
+def _install_hint(module: str) -> str:
+    hints = {"tree_sitter": "curate[syntax]", "tree_sitter_language_pack": "curate[syntax]", "ray": "curate[ray]",
+             "vllm": "curate[vllm]", "fasttext": "fasttext-numpy2-wheel"}
+    return hints.get(module.split(".")[0], module.split(".")[0].replace("_", "-"))
+
+
+@lru_cache(maxsize=1)
+def _all() -> dict[str, PluginInfo]:
+    found: dict[str, PluginInfo] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        found.setdefault(ep.name, PluginInfo(ep.name, ep))
+    return found
+
+
+def refresh() -> None:
+    """Forget the cached entry points (after installing a plugin package in the same process)."""
+    _all.cache_clear()
+    importlib.invalidate_caches()
+
+
+def names() -> list[str]:
+    return sorted(_all())
+
+
+def info(name: str) -> PluginInfo:
+    plugins = _all()
+    if name in plugins:
+        return plugins[name]
+    close = difflib.get_close_matches(name, plugins, n=1, cutoff=0.5)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    raise PluginError(f"unknown plugin '{name}'.{hint} Known plugins: {', '.join(sorted(plugins))}")
+
+
+def get(name: str):
+    """Import and return the plugin class registered under ``name``."""
+    return info(name).load()
+
+
+def missing_requirements(cls) -> list[str]:
+    """``pip install`` lines for the optional modules a plugin needs that are not importable here."""
+    out = []
+    for module, requirement in getattr(cls, "requires", {}).items():
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            out.append(f"module '{module}' is not installed: pip install '{requirement}'")
+    return out

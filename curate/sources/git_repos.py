@@ -1,0 +1,157 @@
+"""Git repositories (bundles, bare repositories, working copies): the files at a ref, one shard per repository."""
+
+from __future__ import annotations
+
+import glob as globlib
+import os
+import posixpath
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from datatrove.data import Document
+from pydantic import Field
+
+from curate import langmap
+from curate.gitutil import CatFile, open_repository, repo_name
+from curate.licenses import detect_license
+from curate.plugin import PluginParams, Reject, Source
+
+DEFAULT_VENDORED = [r"(^|/)(vendor|vendors|third[_-]?party|thirdparty|node_modules|bower_components|external"
+                    r"|deps|Pods|Carthage)/", r"\.min\.(js|css)$", r"(^|/)dist/", r"-bundle\.js$",
+                    r"(^|/)\.yarn/", r"(^|/)\.git/"]
+
+
+class GitReposSource(Source):
+    """Reads the files of git repositories at a ref (HEAD by default), one repository per shard.
+
+    Records ``repo``, ``path``, ``lang`` (from the extension map), ``license`` (detected from the licence
+    file at the root), ``commit``, and stars/forks from an optional metadata file. Binary, vendored,
+    oversized, symlinked and submodule entries are rejected with a counted reason; text that is not UTF-8
+    is decoded with its PEP 263 coding cookie when it declares one, and rejected as ``invalid_utf8`` otherwise.
+    """
+
+    requires = {}
+
+    class Params(PluginParams):
+        paths: list[str] = Field(min_length=1, description="Repositories or glob patterns: `.bundle` files, bare "
+                                                           "repositories or working copies.")
+        ref: str = Field("HEAD", description="The commit-ish whose files are read.")
+        max_file_bytes: int = Field(1_000_000, gt=0, description="Files larger than this are rejected as "
+                                                                  "`oversized`.")
+        skip_vendored: bool = Field(True, description="Reject vendored and bundled files (see `vendored`).")
+        vendored: list[str] = Field(default_factory=lambda: list(DEFAULT_VENDORED),
+                                    description="Regular expressions matched against paths to spot vendored code.")
+        metadata_file: str | None = Field(None, description="JSON Lines file with one object per repository: "
+                                                            "{repo, stars, forks, license}.")
+
+    def check(self) -> list[str]:
+        problems = [] if self.list_shards() else [f"paths: no repository matches {self.params.paths}"]
+        if shutil.which("git") is None:
+            problems.append("the git command is not installed (apt-get install git)")
+        if self.params.metadata_file and not Path(self.params.metadata_file).is_file():
+            problems.append(f"metadata_file: {self.params.metadata_file} does not exist")
+        return problems
+
+    def list_shards(self) -> list[str]:
+        found = []
+        for pattern in self.params.paths:
+            found.extend(globlib.glob(pattern) if any(c in pattern for c in "*?[") else [pattern])
+        return sorted(p for p in dict.fromkeys(found) if _is_repository(p))
+
+    def shard_fingerprint(self, shard: str) -> dict:
+        with open_repository(shard) as git_dir:
+            sha = subprocess.run(["git", "--git-dir", git_dir, "rev-parse", self.params.ref], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        return {"commit": sha, "size": os.path.getsize(shard) if os.path.isfile(shard) else None}
+
+    def read_shard(self, shard: str) -> Iterator[Document | Reject]:
+        repo = repo_name(shard)
+        extra = self._repo_metadata().get(repo, {})
+        vendored = [re.compile(p) for p in self.params.vendored] if self.params.skip_vendored else []
+        with open_repository(shard) as git_dir:
+            commit = _rev_parse(git_dir, self.params.ref)
+            entries = _ls_tree(git_dir, commit)
+            with CatFile(git_dir) as blobs:
+                licence = extra.get("license") or detect_license(entries, blobs)
+                base = {"repo": repo, "commit": commit, "license": licence}
+                base.update({k: extra[k] for k in ("stars", "forks") if k in extra})
+                for mode, kind, sha, size, path in entries:
+                    yield self._entry(blobs, base, vendored, mode, kind, sha, size, path)
+
+    def _entry(self, blobs, base, vendored, mode, kind, sha, size, path):
+        location = f"{base['repo']}:{path}"
+        meta = {**base, "path": path}
+        if kind == "commit":
+            return Reject("submodule", location, doc_id=location, metadata=meta)
+        if mode == "120000":
+            return Reject("symlink", location, doc_id=location, metadata=meta)
+        if size > self.params.max_file_bytes:
+            return Reject("oversized", location, doc_id=location, metadata={**meta, "size": size})
+        if any(p.search(path) for p in vendored):
+            return Reject("vendored", location, doc_id=location, metadata=meta)
+        data = blobs.read(sha)
+        if b"\0" in data[:8192]:
+            return Reject("binary", location, doc_id=location, metadata={**meta, "size": size})
+        text, encoding = decode_source(data)
+        if text is None:
+            return Reject("invalid_utf8", location, doc_id=location, raw=data.decode("utf-8", "replace"),
+                          metadata=meta)
+        if encoding != "utf-8":
+            meta["encoding"] = encoding
+        first_line = text[:200].split("\n", 1)[0]
+        meta["lang"] = langmap.language_for_path(path, first_line)
+        return Document(text=text, id=location, metadata=meta)
+
+    def _repo_metadata(self) -> dict[str, dict]:
+        if not self.params.metadata_file:
+            return {}
+        import orjson
+
+        rows = [orjson.loads(line) for line in Path(self.params.metadata_file).read_bytes().splitlines() if line]
+        return {row["repo"]: row for row in rows}
+
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def decode_source(data: bytes) -> tuple[str | None, str]:
+    """Decode file bytes: UTF-8, else the PEP 263 coding cookie of the first two lines. ``None`` if neither."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    for line in data.split(b"\n", 2)[:2]:
+        match = _COOKIE.match(line)
+        if match:
+            try:
+                return data.decode(match.group(1).decode("ascii")), match.group(1).decode("ascii").lower()
+            except (LookupError, UnicodeDecodeError):
+                return None, "unknown"
+    return None, "unknown"
+
+
+def _is_repository(path: str) -> bool:
+    p = Path(path)
+    return (p.is_file() and p.suffix == ".bundle") or (p / ".git").exists() or (p / "HEAD").is_file()
+
+
+def _rev_parse(git_dir: str, ref: str) -> str:
+    return subprocess.run(["git", "--git-dir", git_dir, "rev-parse", f"{ref}^{{commit}}"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def _ls_tree(git_dir: str, commit: str) -> list[tuple[str, str, str, int, str]]:
+    out = subprocess.run(["git", "--git-dir", git_dir, "ls-tree", "-r", "-l", "-z", "--full-tree", commit],
+                         check=True, capture_output=True).stdout
+    entries = []
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        head, path = item.split(b"\t", 1)
+        mode, kind, sha, size = head.decode().split()
+        entries.append((mode, kind, sha, int(size) if size != "-" else 0, path.decode("utf-8", "surrogateescape")))
+    return sorted(entries, key=lambda e: e[4])

@@ -1,0 +1,76 @@
+"""JSONL source: plain, gzip or zstd; one shard per file."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterator
+
+import orjson
+import zstandard
+from pydantic import Field
+
+from curate.plugin import Reject, Source
+from curate.sources.records import RecordParams, expand_paths, record_to_document
+from curate.state import filesystem
+
+
+class JsonlSource(Source):
+    """Reads JSON Lines files (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``), one document per line.
+
+    Every line becomes a document or a rejected record with its reason and ``file:line``: malformed JSON,
+    invalid UTF-8, a non-object line, a missing or non-string text field, or a truncated compressed file.
+    Blank lines are skipped.
+    """
+
+    class Params(RecordParams):
+        max_line_bytes: int = Field(64 << 20, gt=0, description="Lines longer than this are rejected as "
+                                                                "`line_too_long` without being parsed.")
+
+    def check(self) -> list[str]:
+        return [] if expand_paths(self.params.paths) else [f"paths: no file matches {self.params.paths}"]
+
+    def list_shards(self) -> list[str]:
+        return expand_paths(self.params.paths)
+
+    def read_shard(self, shard: str) -> Iterator:
+        fs, path = filesystem(shard)
+        with fs.open(path, "rb") as raw:
+            stream = _decompressed(raw, path)
+            lineno = 0
+            try:
+                for lineno, line in enumerate(stream, start=1):
+                    if not line.strip():
+                        continue
+                    yield self._parse_line(line, shard, lineno)
+            except (zstandard.ZstdError, EOFError, OSError, gzip.BadGzipFile) as exc:
+                yield Reject("truncated_or_corrupt_file", f"{shard}:{lineno + 1}",
+                             raw=f"{type(exc).__name__}: {exc}")
+
+    def _parse_line(self, line: bytes, shard: str, lineno: int):
+        location = f"{shard}:{lineno}"
+        if len(line) > self.params.max_line_bytes:
+            return Reject("line_too_long", location, raw=line[:10000].decode("utf-8", "replace"))
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            reason = "invalid_utf8" if _bad_utf8(line) else "malformed_json"
+            return Reject(reason, location, raw=line[:10000].decode("utf-8", "replace"),
+                          metadata={"reject.error": str(exc)})
+        return record_to_document(self.params, record, shard, lineno)
+
+
+def _bad_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _decompressed(raw, path: str):
+    if path.endswith(".zst") or path.endswith(".zstd"):
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+    if path.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw)
+    return raw
