@@ -1,0 +1,98 @@
+"""Helpers for testing curate plugins, ours and third parties' alike.
+
+- ``apply_step(plugin, docs)`` runs a Filter, Annotator or Transform in-process and returns what it kept
+  and what it dropped (with ``drop.reason``).
+- ``run_pipeline_dict(pipeline, tmp_dir)`` runs a whole pipeline (stages included) on the local executor.
+- ``read_corpus(dir)`` / ``read_excluded(dir)`` read a corpus directory back.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datatrove.data import Document
+
+from curate.io import iter_shard, record_to_doc
+from curate.state import filesystem
+
+
+@dataclass
+class StepResult:
+    kept: list[Document] = field(default_factory=list)
+    dropped: list[Document] = field(default_factory=list)
+
+    @property
+    def reasons(self) -> dict[str, str]:
+        """document id -> drop reason"""
+        return {d.id: d.metadata.get("drop.reason") for d in self.dropped}
+
+
+class _ListSink:
+    def __init__(self, into: list):
+        self.into = into
+
+    def write(self, doc, rank):
+        self.into.append(doc)
+
+    def close(self, rank, commit=True):
+        pass
+
+
+def apply_step(plugin, docs: list[Document]) -> StepResult:
+    """Run one per-document plugin over ``docs`` in this process."""
+    result = StepResult()
+    plugin.excluded = _ListSink(result.dropped)
+    result.kept = list(plugin.run(iter(docs), rank=0, world_size=1))
+    return result
+
+
+def make_doc(text: str, doc_id: str = "doc", **metadata) -> Document:
+    return Document(text=text, id=doc_id, metadata=dict(metadata))
+
+
+def read_corpus(corpus_dir: str | Path, run_id: str | None = None) -> list[dict]:
+    """Every output record of a corpus (or of one run), in run and shard order."""
+    return _read_area(corpus_dir, "data", run_id)
+
+
+def read_excluded(corpus_dir: str | Path, run_id: str | None = None) -> list[dict]:
+    """Every excluded record (dropped documents and rejected source records)."""
+    return _read_area(corpus_dir, "excluded", run_id)
+
+
+def _read_area(corpus_dir, area: str, run_id: str | None) -> list[dict]:
+    fs, root = filesystem(str(Path(corpus_dir) / area / (run_id or "")))
+    if not fs.exists(root):
+        return []
+    files = sorted(p for p in fs.find(root) if ".tmp-" not in p and p.endswith((".zst", ".parquet", ".jsonl")))
+    return [rec for path in files for rec in iter_shard(path)]
+
+
+def corpus_docs(corpus_dir, run_id: str | None = None) -> list[Document]:
+    return [record_to_doc(r) for r in read_corpus(corpus_dir, run_id)]
+
+
+def run_pipeline_dict(pipeline: dict, workers: int = 1):
+    """Validate and run a pipeline given as a mapping; returns the ``RunResult``."""
+    from curate.config import ConfigError, validate_pipeline
+    from curate.run import run_pipeline
+
+    resolved, errors = validate_pipeline(pipeline)
+    if errors:
+        raise ConfigError(errors)
+    return run_pipeline(resolved, workers=workers, show_progress=False, echo=lambda m: None)
+
+
+def run_cli(*args: str, cwd: str | Path | None = None, check: bool = True, timeout: float = 600,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``curate ARGS`` in a subprocess, as a user would."""
+    proc = subprocess.run([sys.executable, "-m", "curate.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"curate {' '.join(map(str, args))} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc

@@ -1,0 +1,60 @@
+"""Shared fixtures: paths to the repository and to the third-party data in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CURATE_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"third-party test data not found at {SHARED_DATA}; set CURATE_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def bundles(shared_data) -> dict[str, Path]:
+    """Repository name (e.g. 'pallets__itsdangerous') -> path of its git bundle."""
+    return {p.stem: p for p in sorted((shared_data / "repos").glob("*.bundle"))}
+
+
+@pytest.fixture(scope="session")
+def checkouts(bundles, tmp_path_factory) -> dict[str, Path]:
+    """Working copies of every bundle, cloned once per test session."""
+    root = tmp_path_factory.mktemp("checkouts")
+    out = {}
+    for name, bundle in bundles.items():
+        target = root / name
+        subprocess.run(["git", "clone", "--quiet", str(bundle), str(target)], check=True, capture_output=True)
+        out[name] = target
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_input(repo_root) -> Path:
+    return repo_root / "examples" / "data" / "github"
+
+
+@pytest.fixture
+def copy_pipeline(repo_root, tmp_path):
+    """Copy a shipped pipeline's YAML next to a temporary output dir; returns (yaml path, output dir)."""
+
+    def _copy(name: str) -> tuple[Path, Path]:
+        target = tmp_path / name
+        shutil.copy(repo_root / "pipelines" / name, target)
+        return target, tmp_path / "out"
+
+    return _copy
