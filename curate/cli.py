@@ -91,6 +91,10 @@ def run(pipeline, overrides, output, workers, restart, no_progress, as_json):
     except RunError as exc:
         err_console.print(f"error: {exc}", markup=False, style="red")
         sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: run the same command again to finish the run; completed shards are "
+                          "not redone", markup=False)
+        sys.exit(130)
     if result.summary is None:
         return
     if as_json:
@@ -169,7 +173,10 @@ def schema():
 
 
 def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().split("\n", 1)[0]
+    """The first sentence of a docstring's first paragraph."""
+    paragraph = " ".join((doc or "").strip().split("\n\n", 1)[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[: end + 1]
 
 
 def _type_name(annotation) -> str:

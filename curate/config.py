@@ -6,6 +6,7 @@ missing optional dependencies, plugin-specific checks) and returns them together
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curate import registry
 
@@ -46,7 +47,62 @@ class LocalExecutorSpec(Strict):
     workers: int | None = Field(None, ge=1, description="Parallel worker processes. Default: all cores.")
 
 
-ExecutorSpec = Annotated[Union[LocalExecutorSpec], Field(discriminator="kind")]
+def _step_gpus():
+    return Field(default_factory=dict, description="GPUs each task needs, per step id (e.g. {quality_llm: 1}). "
+                                                   "A segment holding such a step asks the scheduler for them.")
+
+
+class _ClusterSpec(Strict):
+    gpus: dict[str, Annotated[float, Field(ge=0)]] = _step_gpus()
+
+
+class RayExecutorSpec(_ClusterSpec):
+    """datatrove's RayPipelineExecutor; every Stage barrier becomes a dependent Ray stage."""
+
+    kind: Literal["ray"]
+    address: str | None = Field(None, description="Ray cluster to join: `auto` (a cluster started with `ray start`"
+                                                  " on this machine), `ray://host:10001` (Ray client) or host:port. "
+                                                  "Default: $RAY_ADDRESS, else a new local Ray instance.")
+    workers: int | None = Field(None, ge=1, description="Tasks running at once. Default: as many as Ray can place.")
+    cpus_per_task: int = Field(1, ge=1, description="CPUs Ray reserves for each task.")
+    memory_per_cpu_gb: float = Field(2.0, gt=0, description="Memory Ray reserves per reserved CPU, in GB.")
+    runtime_env: dict[str, Any] = Field(default_factory=dict, description="Ray runtime_env used when curate "
+                                                                          "connects (env_vars, pip, ...).")
+
+
+class SlurmExecutorSpec(_ClusterSpec):
+    """datatrove's SlurmPipelineExecutor: one sbatch job array per segment, chained with afterok dependencies,
+    and a last job that records the run (``curate finish``)."""
+
+    kind: Literal["slurm"]
+    partition: str = Field(min_length=1, description="Slurm partition the jobs are submitted to.")
+    time: str = Field("24:00:00", pattern=r"^(\d+-)?\d+(:\d{1,2}){0,2}$",
+                      description="Time limit of each task, in sbatch --time syntax ([D-]HH:MM:SS, MM, ...).")
+    cpus_per_task: int = Field(1, ge=1, description="CPUs per task (sbatch --cpus-per-task).")
+    memory_per_cpu_gb: int = Field(2, ge=1, description="Memory per CPU in GB (sbatch --mem-per-cpu).")
+    workers: int | None = Field(None, ge=1, description="Tasks of a job array running at once (--array=...%N). "
+                                                       "Default: no limit.")
+    qos: str | None = Field(None, description="Slurm QOS (sbatch --qos). Default: the partition's default.")
+    job_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",
+                                 description="Prefix of the job names. Default: the pipeline name.")
+    sbatch_args: dict[str, str | int | None] = Field(
+        default_factory=dict, description="Further sbatch options, without leading dashes, e.g. "
+                                          "{account: myproj, constraint: cpu}. A null value writes a bare flag.")
+    env_command: str | None = Field(None, description="Shell line that prepares the Python environment on the "
+                                                      "compute nodes. Default: activate the venv running curate.")
+    max_array_size: int = Field(1001, ge=1, description="Largest job array the cluster accepts (MaxArraySize).")
+    srun: bool = Field(True, description="Start each task with srun inside its job (datatrove's default).")
+
+    @field_validator("sbatch_args")
+    @classmethod
+    def _option_names(cls, value: dict) -> dict:
+        for key in value:
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", key):
+                raise ValueError(f"sbatch option {key!r}: write the long option name without dashes, e.g. account")
+        return value
+
+
+ExecutorSpec = Annotated[Union[LocalExecutorSpec, RayExecutorSpec, SlurmExecutorSpec], Field(discriminator="kind")]
 
 
 class StateSpec(Strict):
@@ -105,18 +161,40 @@ _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def apply_override(data: dict, assignment: str) -> None:
-    """Apply ``a.b[0].c=value`` (value parsed as YAML) to a loaded pipeline mapping."""
+    """Apply ``a.b[0].c=value`` (value parsed as YAML) to a loaded pipeline mapping.
+
+    A list index equal to the list's length appends a new entry, so ``inputs[1].with.paths=[...]`` works.
+    """
     if "=" not in assignment:
         raise ConfigError([f"--set {assignment!r}: expected KEY=VALUE, e.g. executor.workers=2"])
     key, raw = assignment.split("=", 1)
     parts = [name if name else int(index) for name, index in _TOKEN.findall(key)]
+    if not parts:
+        raise ConfigError([f"--set {assignment!r}: empty key"])
     node = data
-    for part, nxt in zip(parts, parts[1:]):
-        if isinstance(part, int):
-            node = node[part]
-        else:
-            node = node.setdefault(part, [] if isinstance(nxt, int) else {})
-    node[parts[-1]] = yaml.safe_load(raw)
+    try:
+        for part, nxt in zip(parts, parts[1:]):
+            node = _child(node, part, [] if isinstance(nxt, int) else {})
+        _assign(node, parts[-1], yaml.safe_load(raw))
+    except (IndexError, KeyError, TypeError) as exc:
+        raise ConfigError([f"--set {assignment!r}: cannot set {key} ({exc})"]) from exc
+
+
+def _child(node, part, empty):
+    if isinstance(part, int):
+        if part == len(node):
+            node.append(empty)
+        return node[part]
+    if node.get(part) is None:
+        node[part] = empty
+    return node[part]
+
+
+def _assign(node, part, value) -> None:
+    if isinstance(part, int) and part == len(node):
+        node.append(value)
+    else:
+        node[part] = value
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -170,6 +248,7 @@ def validate_pipeline(raw: dict, run_checks: bool = True) -> tuple[ResolvedPipel
         errors = pydantic_errors(exc)
         # still resolve the plugins we can reach, so that all problems are reported at once
         errors += _resolve_loose(raw)
+        errors += _loose_executor_step_errors(raw)
         return None, errors
     errors: list[str] = []
     resolved = ResolvedPipeline(spec=spec, raw=raw)
@@ -190,11 +269,30 @@ def validate_pipeline(raw: dict, run_checks: bool = True) -> tuple[ResolvedPipel
         if step:
             step.step_id = step_id
             resolved.steps.append(step)
+    errors += _executor_step_errors(getattr(spec.executor, "gpus", {}), seen)
+    if spec.executor.kind == "ray" and importlib.util.find_spec("ray") is None:
+        errors.append("executor.kind: module 'ray' is not installed: pip install 'curate[ray]'")
     if run_checks and not errors:
         for step in resolved.inputs + resolved.steps:
             for problem in step.cls(step.params).check():
                 errors.append(f"{step.yaml_path}.with: {problem}")
     return (resolved if not errors else None), errors
+
+
+def _executor_step_errors(gpus: dict, step_ids: dict[str, int]) -> list[str]:
+    """``executor.gpus`` must name steps of this pipeline."""
+    known = ", ".join(step_ids) or "none"
+    return [f"executor.gpus.{name}: no step has the id '{name}' (step ids: {known})"
+            for name in gpus if name not in step_ids]
+
+
+def _loose_executor_step_errors(raw: dict) -> list[str]:
+    """The ``executor.gpus`` check on a pipeline that failed the schema (so every problem is reported at once)."""
+    executor, steps = raw.get("executor"), raw.get("steps")
+    if not isinstance(executor, dict) or not isinstance(executor.get("gpus"), dict) or not isinstance(steps, list):
+        return []
+    ids = {str(s.get("id") or s.get("uses")): i for i, s in enumerate(steps) if isinstance(s, dict)}
+    return _executor_step_errors(executor.get("gpus"), ids)
 
 
 def _resolve_loose(raw: dict) -> list[str]:

@@ -25,6 +25,8 @@ from curate.stepstats import StepCounters, text_bytes
 class ShardAssignment:
     input_index: int
     shard: str
+    #: resumable sources only: the fingerprint to read with (``Source.read_shard_update``)
+    update: dict | None = None
 
 
 @dataclass
@@ -64,7 +66,9 @@ class SourceStep(PipelineStep):
         started = time.perf_counter()
         finished = False
         try:
-            for item in source.read_shard(assignment.shard):
+            items = source.read_shard(assignment.shard) if assignment.update is None \
+                else source.read_shard_update(assignment.shard, assignment.update)
+            for item in items:
                 if isinstance(item, Reject):
                     doc = item.as_document()
                     nbytes = text_bytes(doc.text)

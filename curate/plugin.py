@@ -278,5 +278,20 @@ class Source(Plugin):
     def read_shard(self, shard: str) -> Iterator[Document | Reject]:
         raise NotImplementedError
 
+    #: True for a source whose shards grow in place (a git repository gaining commits): the runner then asks
+    #: ``shard_update`` about a consumed shard instead of refusing it as changed.
+    resumable: ClassVar[bool] = False
+
+    def shard_update(self, shard: str, previous: dict[str, Any]) -> dict[str, Any] | None:
+        """Resumable sources only: ``previous`` is the shard's manifest entry. Return None when the shard has
+        nothing new; else the fingerprint of its new state, which the manifest records after the run and
+        which is passed to ``read_shard_update``."""
+        return None
+
+    def read_shard_update(self, shard: str, update: dict[str, Any]) -> Iterator[Document | Reject]:
+        """Resumable sources only: read the shard as ``update`` describes it: ``shard_fingerprint`` for a new
+        shard (pinning what is read to the planned state), ``shard_update`` for a consumed one that grew."""
+        raise NotImplementedError
+
 
 KINDS = {"source": Source, "filter": Filter, "annotator": Annotator, "transform": Transform, "stage": Stage}

@@ -85,7 +85,8 @@ def print_report(data: dict, console: Console | None = None, show_yaml: bool = T
     for entry in data["runs"]:
         print_summary(entry["summary"], console)
         if entry.get("plugins"):
-            versions = ", ".join(f"{name} ({p['kind']}, {p['distribution']})" for name, p in entry["plugins"].items())
+            versions = ", ".join(f"{name} ({p['kind']}, {p['origin']}, {p['distribution']})"
+                                 for name, p in entry["plugins"].items())
             console.print(f"plugins: {versions}")
         if show_yaml and entry.get("pipeline_yaml"):
             console.print("resolved pipeline:")

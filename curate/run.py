@@ -17,7 +17,7 @@ import yaml
 
 from curate import registry
 from curate.config import ResolvedPipeline
-from curate.executors import make_executors
+from curate.executors import jobs_in_flight, make_executors
 from curate.planner import Plan, ShardAssignment, build_plan
 from curate.state import CorpusDir, atomic_write_bytes, file_fingerprint, filesystem, quick_fingerprint
 from curate.stepstats import merge_step_stats
@@ -30,7 +30,7 @@ class RunError(Exception):
 @dataclass
 class RunResult:
     run_id: str | None
-    status: str  # "completed" | "nothing-to-do"
+    status: str  # "completed" | "nothing-to-do" | "submitted" (Slurm jobs queued)
     summary: dict | None = None
 
 
@@ -70,9 +70,16 @@ def select_shards(resolved: ResolvedPipeline, corpus: CorpusDir) -> list[tuple[S
         for shard in source.list_shards():
             old = manifest.get(shard)
             if old is None:
-                chosen.append((ShardAssignment(index, shard), source.shard_fingerprint(shard)))
-                continue
-            _check_unchanged(source, shard, old)
+                fingerprint = source.shard_fingerprint(shard)
+                # a resumable source reads exactly the state it was planned with (the manifest records it)
+                chosen.append((ShardAssignment(index, shard, update=fingerprint if source.resumable else None),
+                               fingerprint))
+            elif source.resumable:  # a shard that grows in place: read only what is new
+                update = source.shard_update(shard, old)
+                if update is not None:
+                    chosen.append((ShardAssignment(index, shard, update=update), update))
+            else:
+                _check_unchanged(source, shard, old)
     return chosen
 
 
@@ -107,6 +114,10 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
         if pending["pipeline_sha256"] != fingerprint:
             raise RunError(f"{pending['run_id']} in {corpus.root} was interrupted and used a different pipeline. "
                            "Run the same pipeline again to finish it, or pass --restart to discard it.")
+        busy = jobs_in_flight(spec.executor, corpus, pending["run_id"])
+        if busy:  # a Slurm run: its jobs are queued or running, and its last job records it
+            echo(f"{pending['run_id']} is still running as Slurm jobs {', '.join(busy)}; nothing submitted")
+            return RunResult(pending["run_id"], "submitted")
         echo(f"resuming interrupted {pending['run_id']} ({len(pending['shards'])} shards)")
         _remove_partial_files(corpus, pending["run_id"])
     else:
@@ -116,7 +127,8 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
             return RunResult(None, "nothing-to-do")
         run_id = corpus.next_run_id()
         pending = {"run_id": run_id, "pipeline_sha256": fingerprint, "started": time.time(),
-                   "shards": [{"input": a.input_index, "shard": a.shard, **fp} for a, fp in chosen]}
+                   "shards": [{"input": a.input_index, "shard": a.shard, **fp, **({"update": True} if a.update else {})}
+                              for a, fp in chosen]}
         _write_run_record(corpus, run_id, resolved)
         corpus.set_pending(pending)
     return _execute(resolved, corpus, pending, workers, show_progress, echo)
@@ -141,7 +153,7 @@ def _remove_partial_files(corpus: CorpusDir, run_id: str) -> None:
 def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress, echo) -> RunResult:
     run_id = pending["run_id"]
     run_seq = int(run_id.split("-")[1])
-    shards = [ShardAssignment(s["input"], s["shard"]) for s in pending["shards"]]
+    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s)) for s in pending["shards"]]
     previous = [r for r in corpus.list_runs() if r < run_id]
     plan = build_plan(resolved, corpus, run_id, run_seq, shards, previous)
     executor_spec = resolved.spec.executor
@@ -161,9 +173,19 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
                        "command again: completed tasks are not redone.") from exc
     finally:
         monitor.stop()
+    if getattr(last, "submitted", ""):  # Slurm: the jobs are queued and their last job records the run
+        echo(last.submitted)
+        return RunResult(run_id, "submitted")
     _check_complete(plan, corpus, run_id)
     summary = _finish(resolved, corpus, pending, plan, time.time() - started)
     return RunResult(run_id, "completed", summary)
+
+
+def _update_of(entry: dict) -> dict | None:
+    """The fingerprint a resumable source reads a pending shard with (``read_shard_update``), else None."""
+    if not entry.get("update"):
+        return None
+    return {k: v for k, v in entry.items() if k not in ("input", "shard", "update")}
 
 
 def _check_complete(plan: Plan, corpus: CorpusDir, run_id: str) -> None:
@@ -178,6 +200,7 @@ def _check_complete(plan: Plan, corpus: CorpusDir, run_id: str) -> None:
 
 def _finish(resolved, corpus: CorpusDir, pending: dict, plan: Plan, wall: float) -> dict:
     run_id = pending["run_id"]
+    _remove_partial_files(corpus, run_id)  # left by tasks that were killed and then retried
     steps = merge_step_stats(corpus.read_step_stats(run_id))
     source = steps[0] if steps and steps[0]["step_index"] == 0 else None
     summary = {"run_id": run_id, "pipeline": resolved.spec.name, "wall_seconds": wall, "started": pending["started"],

@@ -68,9 +68,33 @@ def _bad_utf8(line: bytes) -> bool:
     return False
 
 
+class TruncatedFile(EOFError):
+    """The compressed stream ended in the middle of a frame."""
+
+
+def _zstd_lines(raw, chunk_size: int = 1 << 20):
+    """Lines of a (multi-frame) zstd stream; raises ``TruncatedFile`` if the last frame is incomplete."""
+    dctx = zstandard.ZstdDecompressor()
+    obj, pending, started = dctx.decompressobj(), b"", False
+    while chunk := raw.read(chunk_size):
+        while chunk:
+            started = True
+            data = obj.decompress(chunk)
+            chunk = obj.unused_data if obj.eof else b""
+            if obj.eof:
+                obj, started = dctx.decompressobj(), bool(chunk)
+            lines = (pending + data).split(b"\n")
+            pending = lines.pop()
+            yield from (line + b"\n" for line in lines)
+    if started and not obj.eof:
+        raise TruncatedFile("compressed stream ends in the middle of a zstd frame")
+    if pending:
+        yield pending
+
+
 def _decompressed(raw, path: str):
     if path.endswith(".zst") or path.endswith(".zstd"):
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+        return _zstd_lines(raw)
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)
     return raw

@@ -1,0 +1,98 @@
+"""Oracle quality labels from an LLM (Seed-Coder's LLM quality filter, step 1 of 3)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from curate import Annotator
+from curate_plugins._quality.backends import BACKEND_REQUIREMENTS
+from curate_plugins._quality.labeller import OracleSettings
+from curate_plugins._quality.prompt import content_sha256, load_prompt
+
+
+class LlmQuality(Annotator):
+    """Asks an oracle LLM to rate a sample of files for readability, modularity, clarity and reusability,
+    with a zero-score policy for configuration, data, literal-dominated and auto-generated files, answering
+    `Rating: [[X]]` (Seed-Coder, "let the code model curate data for itself"). Writes `quality.oracle`
+    (the rating, or the expected value in `expected` mode), `quality.oracle_expected` when log-probabilities
+    are available, and `quality.error` when no rating could be read (never a 0). Files outside the sample
+    pass through untouched. Labels are cached by content hash and prompt version, so a rerun never pays
+    twice; `curate train scorer` trains the fast scorer from that cache.
+    """
+
+    class Params(OracleSettings):
+        sample_fraction: float = Field(1.0, gt=0, le=1, description="Share of files to label, chosen by content "
+                                                                    "hash (deterministic across runs).")
+
+    _lazy_attributes = ("_labeller", "_pending", "_waiting")
+
+    def check(self) -> list[str]:
+        problems = []
+        try:
+            load_prompt(self.params.prompt)
+        except (FileNotFoundError, ValueError) as exc:
+            problems.append(f"with.prompt: {exc}")
+        problems += backend_problems(self.params.backend)
+        return problems
+
+    def setup(self) -> None:
+        from curate_plugins._quality.backends import make_backend
+        from curate_plugins._quality.cache import LabelCache
+        from curate_plugins._quality.labeller import Labeller
+
+        self._labeller = Labeller(self.params, make_backend(self.params.backend), load_prompt(self.params.prompt),
+                                  LabelCache(self.params.cache))
+        self._pending, self._waiting = {}, {}
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        self.ensure_setup()
+        return super().run(self._in_batches(data), rank, world_size)
+
+    def _in_batches(self, data):
+        """Read ahead a batch and note its sampled files; the first of them to be annotated labels them all in
+        one backend call (so the time is counted as this step's work)."""
+        batch = []
+        for doc in data or ():
+            batch.append(doc)
+            if len(batch) >= self.params.backend.batch_size * 4:
+                yield from self._release(batch)
+                batch = []
+        yield from self._release(batch)
+
+    def _release(self, batch):
+        self._waiting = {id(d): d for d in batch if in_sample(d.text, self.params.sample_fraction)}
+        yield from batch
+
+    def _label_waiting(self) -> None:
+        docs, self._waiting = list(self._waiting.values()), {}
+        for doc, label in zip(docs, self._labeller.label(docs)):
+            self._pending[id(doc)] = label
+
+    def annotate(self, doc) -> None:
+        if id(doc) in self._waiting:
+            self._label_waiting()
+        label = self._pending.pop(id(doc), None)
+        if label is None:
+            return
+        if label.value is not None:
+            doc.metadata["quality.oracle"] = round(label.value, 4)
+        if label.expected is not None:
+            doc.metadata["quality.oracle_expected"] = round(label.expected, 4)
+        if label.error:
+            doc.metadata["quality.error"] = label.error
+
+
+def in_sample(text: str, fraction: float) -> bool:
+    return fraction >= 1.0 or int(content_sha256(text)[:8], 16) < fraction * 0x100000000
+
+
+def backend_problems(config) -> list[str]:
+    import importlib.util
+    from pathlib import Path
+
+    problems = [f"with.backend.kind: {config.kind} needs `{module}` (pip install '{req}')"
+                for module, req in BACKEND_REQUIREMENTS[config.kind].items() if importlib.util.find_spec(module) is None]
+    if config.kind == "transformers" and not Path(config.model).is_dir():
+        problems.append(f"with.backend.model: {config.model!r} is not a local model directory (the transformers "
+                        f"backend never downloads)")
+    return problems

@@ -1,0 +1,43 @@
+"""The distilled quality scorer applied at corpus scale (Seed-Coder's LLM quality filter, step 3 of 3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field
+
+from curate import Annotator, PluginParams
+
+
+class QualityScorer(Annotator):
+    """Writes `quality.score` (0..10): the oracle's rating predicted by a fast CPU model distilled from the
+    oracle labels (Seed-Coder trained a regression head on 222K LLM ratings and dropped the bottom ~10% of
+    files by its score). The model directory comes from `curate train scorer` or a `train_quality_scorer`
+    step earlier in the same pipeline; scoring is separate from deciding (see `drop_bottom_fraction`).
+    """
+
+    class Params(PluginParams):
+        model: str = Field(..., description="Scorer directory written by `curate train scorer` (meta.json + "
+                                            "model file). May be produced by an earlier step of the same run.")
+        key: str = Field("quality.score", description="Metadata key to write (keep it under `quality.`).")
+
+    _lazy_attributes = ("_scorer",)
+
+    def check(self) -> list[str]:
+        meta = Path(self.params.model) / "meta.json"
+        if not meta.exists():
+            return []  # may be trained by an earlier step of the same run; setup() names the path if not
+        try:
+            approach = json.loads(meta.read_text())["approach"]
+        except (ValueError, KeyError) as exc:
+            return [f"with.model: {meta} is not a scorer description ({exc})"]
+        return [] if approach in ("fasttext", "ridge") else [f"with.model: unknown approach {approach!r} in {meta}"]
+
+    def setup(self) -> None:
+        from curate_plugins._quality.scorer import load_scorer
+
+        self._scorer, _ = load_scorer(self.params.model)
+
+    def annotate(self, doc) -> None:
+        doc.metadata[self.params.key] = round(self._scorer.predict(doc.text, doc.metadata), 4)

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Core benchmark: read -> language -> exact dedup -> heuristics -> write, end to end, one worker.
+
+Prints, in one run and on the same real code:
+  1. curate's local executor running that pipeline (``curate run`` machinery, one worker = one core);
+  2. the same steps written directly in plain datatrove (JsonlReader, a language step, datatrove's three
+     exact-dedup stages, a BaseFilter calling the same heuristics, JsonlWriter with zstd);
+  3. the I/O floor: curate reading and writing the same shards with no steps;
+and curate's throughput as a ratio of each. Target: curate >= 0.9 x plain datatrove.
+
+Usage:
+    python tools/bench/bench_core.py [--corpus DIR] [--repeat 2]
+
+DIR holds ``*.jsonl`` shards (default: /work/bench-corpus, else built with
+``../shared/tools/make-bench-corpus DIR --mb 150``: real third-party code already on the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def corpus_dir(requested: str | None) -> Path:
+    path = Path(requested or "/work/bench-corpus")
+    if not list(path.glob("*.jsonl")):
+        maker = REPO.parent / "shared" / "tools" / "make-bench-corpus"
+        subprocess.run([sys.executable, str(maker), str(path), "--mb", "150"], check=True)
+    return path
+
+
+def run_curate(corpus: Path, out: Path, steps: list) -> float:
+    from curate.testing import run_pipeline_dict
+
+    pipeline = {"name": "bench", "inputs": [{"source": "jsonl", "with": {"paths": [str(corpus / "*.jsonl")]}}],
+                "output": {"dir": str(out), "keep_excluded": False}, "steps": steps}
+    started = time.perf_counter()
+    run_pipeline_dict(pipeline, workers=1)
+    return time.perf_counter() - started
+
+
+def run_plain_datatrove(corpus: Path, out: Path) -> float:
+    from datatrove.data import Document
+    from datatrove.executor.local import LocalPipelineExecutor
+    from datatrove.pipeline.base import PipelineStep
+    from datatrove.pipeline.dedup.exact_dedup import (ExactDedupConfig, ExactDedupFilter, ExactDedupSignature,
+                                                      ExactFindDedups)
+    from datatrove.pipeline.filters.base_filter import BaseFilter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    from curate.langmap import language_for_path
+    from curate_plugins.code_heuristics import CodeHeuristics
+
+    class Language(PipelineStep):
+        name = "language"
+
+        def run(self, data, rank=0, world_size=1):
+            for doc in data:
+                doc.metadata["lang"] = language_for_path(str(doc.metadata.get("path", "")))
+                yield doc
+
+    class Heuristics(BaseFilter):
+        name = "heuristics"
+
+        def __init__(self):
+            super().__init__()
+            self.rule = CodeHeuristics()
+
+        def filter(self, doc):
+            self.rule.ensure_setup()
+            return self.rule.filter(doc)
+
+    def content(doc: Document) -> bytes:
+        return doc.text.encode("utf-8", "surrogatepass")
+
+    config = ExactDedupConfig(content_getter=content)
+    tasks = len(list(corpus.glob("*.jsonl")))
+    reader = lambda: JsonlReader(str(corpus), glob_pattern="*.jsonl")  # noqa: E731
+    sigs, dups = out / "sigs", out / "dups"
+    stage1 = LocalPipelineExecutor([reader(), Language(), ExactDedupSignature(str(sigs), config)], tasks=tasks,
+                                   workers=1, logging_dir=str(out / "logs1"))
+    stage2 = LocalPipelineExecutor([ExactFindDedups(str(sigs), str(dups), config)], tasks=1, workers=1,
+                                   logging_dir=str(out / "logs2"), depends=stage1)
+    stage3 = LocalPipelineExecutor([reader(), Language(), ExactDedupFilter(str(dups), config), Heuristics(),
+                                    JsonlWriter(str(out / "data"), compression="zstd")], tasks=tasks, workers=1,
+                                   logging_dir=str(out / "logs3"), depends=stage2)
+    started = time.perf_counter()
+    stage3.run()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each configuration; the best is kept")
+    args = ap.parse_args()
+    corpus = corpus_dir(args.corpus)
+    files = sorted(corpus.glob("*.jsonl"))
+    import orjson
+
+    docs = sum(1 for f in files for _ in f.open("rb"))
+    mb = sum(len(orjson.loads(line)["text"].encode()) for f in files for line in f.open("rb")) / 1e6
+    steps = [{"uses": "language_from_extension"}, {"uses": "exact_dedup"}, {"uses": "code_heuristics"}]
+    configs = {"curate pipeline": lambda out: run_curate(corpus, out, steps),
+               "plain datatrove": lambda out: run_plain_datatrove(corpus, out),
+               "I/O floor (curate read+write)": lambda out: run_curate(corpus, out, [])}
+    best = {name: float("inf") for name in configs}
+    for _ in range(args.repeat):
+        for name, fn in configs.items():  # interleaved, so load changes hit every configuration alike
+            out = Path(tempfile.mkdtemp(prefix="bench-core-"))
+            try:
+                best[name] = min(best[name], fn(out))
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+    print(f"corpus: {corpus} ({len(files)} shards, {docs:,} docs, {mb:.1f} MB of text), 1 worker, best of {args.repeat}")
+    print(f"{'configuration':32s} {'seconds':>8s} {'MB/s/core':>10s} {'docs/s/core':>12s}")
+    for name, seconds in best.items():
+        print(f"{name:32s} {seconds:8.2f} {mb / seconds:10.2f} {docs / seconds:12,.0f}")
+    ours = best["curate pipeline"]
+    print(f"curate / plain datatrove throughput ratio: {best['plain datatrove'] / ours:.2f} (target >= 0.9)")
+    print(f"curate / I/O floor throughput ratio:       {best['I/O floor (curate read+write)'] / ours:.2f}")
+
+
+if __name__ == "__main__":
+    main()
