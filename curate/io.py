@@ -113,8 +113,8 @@ class ParquetShard:
         self.file.discard()
 
 
-def open_shard(path: str, fmt: str):
-    return ParquetShard(path) if fmt == "parquet" else JsonlZstShard(path)
+def open_shard(path: str, fmt: str, level: int = 3):
+    return ParquetShard(path) if fmt == "parquet" else JsonlZstShard(path, level)
 
 
 def iter_shard(path: str) -> Iterator[dict]:
@@ -143,15 +143,15 @@ class ShardWriter(PipelineStep):
     type = "curate"
     name = "write"
 
-    def __init__(self, folder: str, fmt: str = "jsonl.zst", prefix: str = "part"):
+    def __init__(self, folder: str, fmt: str = "jsonl.zst", prefix: str = "part", level: int = 3):
         super().__init__()
-        self.folder, self.fmt, self.prefix = folder, fmt, prefix
+        self.folder, self.fmt, self.prefix, self.level = folder, fmt, prefix, level
 
     def path_for(self, rank: int) -> str:
         return posixpath.join(self.folder, f"{self.prefix}-{rank:05d}{FORMATS[self.fmt]}")
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        shard = open_shard(self.path_for(rank), self.fmt)
+        shard = open_shard(self.path_for(rank), self.fmt, self.level)
         try:
             for doc in data or ():
                 shard.write(doc_to_record(doc))

@@ -139,7 +139,8 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
                                  index_dir=corpus.index_dir(step.step_id), previous_runs=previous_runs,
                                  run_context=context(step.step_id, index, seg))
         current += _bind(plugin.map_steps(stage_ctx), stage_ctx, seg, excluded_dir, full)
-        scratch = ShardWriter(corpus.path("runs", run_id, "work", f"segment-{seg:02d}"))
+        # scratch data between segments: fastest zstd level, deleted when the run succeeds
+        scratch = ShardWriter(corpus.path("runs", run_id, "work", f"segment-{seg:02d}"), level=1)
         current.append(scratch)
         plan.segments.append(Segment(f"segment-{seg:02d}", current, tasks))
         for job in plugin.barrier_jobs(stage_ctx):

@@ -52,8 +52,8 @@ class PluginInfo:
 
 
 def _install_hint(module: str) -> str:
-    hints = {"tree_sitter": "curate[syntax]", "tree_sitter_language_pack": "curate[syntax]", "ray": "curate[ray]",
-             "vllm": "curate[vllm]", "fasttext": "fasttext-numpy2-wheel"}
+    hints = {"ray": "curate[ray]", "vllm": "curate[vllm]", "torch": "curate[llm-cpu]", "transformers": "curate[llm-cpu]",
+             "fasttext": "fasttext-numpy2-wheel", "tree_sitter_language_pack": "tree-sitter-language-pack==0.13.0"}
     return hints.get(module.split(".")[0], module.split(".")[0].replace("_", "-"))
 
 
