@@ -44,6 +44,13 @@ _output_option = click.option("-o", "--output", default=None, help="Override out
 @_output_option
 def validate(pipeline, overrides, output):
     """Check PIPELINE without running it; report every problem at once with its YAML path."""
+    resolved = _validated(pipeline, overrides, output, "")
+    steps = ", ".join(s.step_id for s in resolved.steps)
+    console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'})")
+
+
+def _validated(pipeline, overrides, output, consequence: str):
+    """Load and validate PIPELINE, or print every problem and exit non-zero."""
     try:
         raw = _load(pipeline, overrides, output)
     except ConfigError as exc:
@@ -51,12 +58,11 @@ def validate(pipeline, overrides, output):
         sys.exit(2)
     resolved, errors = validate_pipeline(raw)
     if errors:
-        err_console.print(f"{pipeline}: {len(errors)} problem(s)", style="bold red")
+        err_console.print(f"{pipeline}: {len(errors)} problem(s){consequence}", style="bold red")
         for error in errors:
             err_console.print(f"  {error}", markup=False, highlight=False)
         sys.exit(1)
-    steps = ", ".join(s.step_id for s in resolved.steps)
-    console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'})")
+    return resolved
 
 
 @main.command()
@@ -73,17 +79,7 @@ def run(pipeline, overrides, output, workers, restart, no_progress, as_json):
     from curate.report import print_summary
     from curate.run import RunError, run_pipeline
 
-    try:
-        raw = _load(pipeline, overrides, output)
-    except ConfigError as exc:
-        err_console.print(str(exc), markup=False)
-        sys.exit(2)
-    resolved, errors = validate_pipeline(raw)
-    if errors:
-        err_console.print(f"{pipeline}: {len(errors)} problem(s); nothing was run", style="bold red")
-        for error in errors:
-            err_console.print(f"  {error}", markup=False, highlight=False)
-        sys.exit(1)
+    resolved = _validated(pipeline, overrides, output, "; nothing was run")
     try:
         result = run_pipeline(resolved, workers=workers, restart=restart,
                               show_progress=not no_progress and err_console.is_terminal,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob as globlib
 import os
 import re
 import shutil
@@ -16,6 +17,30 @@ def repo_name(path: str) -> str:
     base = Path(path.rstrip("/")).name
     base = re.sub(r"\.(bundle|git)$", "", base)
     return base.replace("__", "/", 1)
+
+
+def is_repository(path: str) -> bool:
+    """A ``.bundle`` file, a working copy or a bare repository."""
+    p = Path(path)
+    return (p.is_file() and p.suffix == ".bundle") or (p / ".git").exists() or (p / "HEAD").is_file()
+
+
+def list_repositories(patterns: list[str]) -> list[str]:
+    """Expand paths and glob patterns to the repositories they name, sorted."""
+    found = []
+    for pattern in patterns:
+        found.extend(globlib.glob(pattern) if any(c in pattern for c in "*?[") else [pattern])
+    return sorted(p for p in dict.fromkeys(found) if is_repository(p))
+
+
+def repository_problems(patterns: list[str], metadata_file: str | None) -> list[str]:
+    """``curate validate`` checks shared by the git sources."""
+    problems = [] if list_repositories(patterns) else [f"paths: no repository matches {patterns}"]
+    if shutil.which("git") is None:
+        problems.append("the git command is not installed (apt-get install git)")
+    if metadata_file and not Path(metadata_file).is_file():
+        problems.append(f"metadata_file: {metadata_file} does not exist")
+    return problems
 
 
 @contextlib.contextmanager

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import glob as globlib
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +10,10 @@ from datatrove.data import Document
 from pydantic import Field
 
 from curate import PluginParams, Reject, Source
-from curate.gitutil import repo_name
+from curate.gitutil import list_repositories, repo_name, repository_problems
 
 from ._commits.history import Commit, log_commits, repo_activity
-from ._commits.repos import GIT_ENV, git, git_dir_of, is_repository, list_heads
+from ._commits.repos import GIT_ENV, git, git_dir_of, list_heads
 
 
 class GitCommits(Source):
@@ -48,18 +46,10 @@ class GitCommits(Source):
                                                             "{repo, stars, forks}; copied into each document.")
 
     def check(self) -> list[str]:
-        problems = [] if self.list_shards() else [f"paths: no repository matches {self.params.paths}"]
-        if shutil.which("git") is None:
-            problems.append("the git command is not installed (apt-get install git)")
-        if self.params.metadata_file and not Path(self.params.metadata_file).is_file():
-            problems.append(f"metadata_file: {self.params.metadata_file} does not exist")
-        return problems
+        return repository_problems(self.params.paths, self.params.metadata_file)
 
     def list_shards(self) -> list[str]:
-        found = []
-        for pattern in self.params.paths:
-            found.extend(globlib.glob(pattern) if any(c in pattern for c in "*?[") else [pattern])
-        return sorted(p for p in dict.fromkeys(found) if is_repository(p))
+        return list_repositories(self.params.paths)
 
     def shard_fingerprint(self, shard: str) -> dict:
         return {"heads": list_heads(shard, self.params.branches)}

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import glob as globlib
 import os
 import posixpath
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from datatrove.data import Document
 from pydantic import Field
 
 from curate import langmap
-from curate.gitutil import CatFile, open_repository, repo_name
+from curate.gitutil import CatFile, list_repositories, open_repository, repo_name, repository_problems
 from curate.licenses import detect_license
 from curate.plugin import PluginParams, Reject, Source
 
@@ -49,18 +46,10 @@ class GitReposSource(Source):
                                                             "{repo, stars, forks, license}.")
 
     def check(self) -> list[str]:
-        problems = [] if self.list_shards() else [f"paths: no repository matches {self.params.paths}"]
-        if shutil.which("git") is None:
-            problems.append("the git command is not installed (apt-get install git)")
-        if self.params.metadata_file and not Path(self.params.metadata_file).is_file():
-            problems.append(f"metadata_file: {self.params.metadata_file} does not exist")
-        return problems
+        return repository_problems(self.params.paths, self.params.metadata_file)
 
     def list_shards(self) -> list[str]:
-        found = []
-        for pattern in self.params.paths:
-            found.extend(globlib.glob(pattern) if any(c in pattern for c in "*?[") else [pattern])
-        return sorted(p for p in dict.fromkeys(found) if _is_repository(p))
+        return list_repositories(self.params.paths)
 
     def shard_fingerprint(self, shard: str) -> dict:
         with open_repository(shard) as git_dir:
@@ -132,11 +121,6 @@ def decode_source(data: bytes) -> tuple[str | None, str]:
             except (LookupError, UnicodeDecodeError):
                 return None, "unknown"
     return None, "unknown"
-
-
-def _is_repository(path: str) -> bool:
-    p = Path(path)
-    return (p.is_file() and p.suffix == ".bundle") or (p / ".git").exists() or (p / "HEAD").is_file()
 
 
 def _rev_parse(git_dir: str, ref: str) -> str:

@@ -10,12 +10,12 @@ import orjson
 import zstandard
 from pydantic import Field
 
-from curate.plugin import Reject, Source
-from curate.sources.records import RecordParams, expand_paths, record_to_document
+from curate.plugin import Reject
+from curate.sources.records import RecordParams, RecordSource, record_to_document
 from curate.state import filesystem
 
 
-class JsonlSource(Source):
+class JsonlSource(RecordSource):
     """Reads JSON Lines files (``.jsonl``, ``.jsonl.gz``, ``.jsonl.zst``), one document per line.
 
     Every line becomes a document or a rejected record with its reason and ``file:line``: malformed JSON,
@@ -26,12 +26,6 @@ class JsonlSource(Source):
     class Params(RecordParams):
         max_line_bytes: int = Field(64 << 20, gt=0, description="Lines longer than this are rejected as "
                                                                 "`line_too_long` without being parsed.")
-
-    def check(self) -> list[str]:
-        return [] if expand_paths(self.params.paths) else [f"paths: no file matches {self.params.paths}"]
-
-    def list_shards(self) -> list[str]:
-        return expand_paths(self.params.paths)
 
     def read_shard(self, shard: str) -> Iterator:
         fs, path = filesystem(shard)

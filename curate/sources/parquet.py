@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from curate.plugin import Reject, Source
-from curate.sources.records import RecordParams, expand_paths, record_to_document
+from curate.plugin import Reject
+from curate.sources.records import RecordParams, RecordSource, record_to_document
 from curate.state import filesystem
 
 
-class ParquetSource(Source):
+class ParquetSource(RecordSource):
     """Reads Parquet files row by row, with a field mapping (The Stack: ``content``, ``path``, ``repo_name``).
 
     A row with a missing or null text column becomes a rejected record (``file:row``); an unreadable file
@@ -20,12 +20,6 @@ class ParquetSource(Source):
 
     class Params(RecordParams):
         batch_rows: int = Field(1024, gt=0, description="Rows per record batch read from the file.")
-
-    def check(self) -> list[str]:
-        return [] if expand_paths(self.params.paths) else [f"paths: no file matches {self.params.paths}"]
-
-    def list_shards(self) -> list[str]:
-        return expand_paths(self.params.paths)
 
     def read_shard(self, shard: str) -> Iterator:
         import pyarrow as pa

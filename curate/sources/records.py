@@ -8,7 +8,7 @@ from typing import Any
 from datatrove.data import Document
 from pydantic import Field
 
-from curate.plugin import PluginParams, Reject
+from curate.plugin import PluginParams, Reject, Source
 from curate.state import filesystem
 
 CANONICAL = ("path", "repo", "lang", "license", "stars", "forks")
@@ -25,6 +25,16 @@ class RecordParams(PluginParams):
                                                "repo: repo_name} for The Stack. Canonical keys: "
                                                + ", ".join(CANONICAL) + ".")
     keep_other_fields: bool = Field(True, description="Copy the remaining fields of each record into metadata.")
+
+
+class RecordSource(Source):
+    """Base of file-per-shard record sources: shards are the files matching ``paths``."""
+
+    def check(self) -> list[str]:
+        return [] if self.list_shards() else [f"paths: no file matches {self.params.paths}"]
+
+    def list_shards(self) -> list[str]:
+        return expand_paths(self.params.paths)
 
 
 def expand_paths(patterns: list[str]) -> list[str]:

@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+
 _TEMP_CLONES: dict[str, str] = {}
 
 #: A fixed environment for every git command: no user or system configuration can change the output.
@@ -22,9 +23,6 @@ GIT_ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.dev
            "GIT_TERMINAL_PROMPT": "0"}
 
 
-def is_repository(path: str) -> bool:
-    p = Path(path)
-    return (p.is_file() and p.suffix == ".bundle") or (p / ".git").exists() or (p / "HEAD").is_file()
 
 
 def git(git_dir: str, *args: str, text: bool = True) -> str | bytes:
