@@ -115,6 +115,7 @@ class PipelineSpec(Strict):
     inputs: list[InputSpec] = Field(min_length=1, description="Where documents come from.")
     output: OutputSpec
     executor: ExecutorSpec = Field(default_factory=LocalExecutorSpec)
+    state: StateSpec = Field(default_factory=StateSpec, description="Where the manifest and indexes live.")
     steps: list[StepSpec] = Field(default_factory=list)
     strict: bool = Field(False, description="Stop at the first bad record instead of excluding it with a reason.")
 

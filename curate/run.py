@@ -101,7 +101,7 @@ def _check_unchanged(source, shard: str, old: dict) -> None:
 def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart: bool = False,
                  show_progress: bool = True, echo=print) -> RunResult:
     spec = resolved.spec
-    corpus = CorpusDir(spec.output.dir)
+    corpus = CorpusDir(spec.output.dir, spec.state.dir)
     fingerprint = pipeline_fingerprint(resolved)
     pending = corpus.pending()
     if pending and restart:

@@ -73,12 +73,31 @@ def _mtime(info: dict):
     return float(value.timestamp()) if hasattr(value, "timestamp") else value
 
 
+STATE_POINTER = "state-location.txt"
+
+
 @dataclass
 class CorpusDir:
+    """A corpus directory. ``state_dir`` puts ``state/`` elsewhere (e.g. a fast local disk for the indexes
+    while data goes to object storage); the corpus remembers it in ``state-location.txt``, so commands that
+    are only given the corpus directory (``curate report``) find it."""
+
     root: str
+    state_dir: str | None = None
+
+    def __post_init__(self):
+        pointer = join(self.root, STATE_POINTER)
+        if self.state_dir is None:
+            raw = read_bytes(pointer)
+            self.state_dir = raw.decode().strip() if raw else join(self.root, "state")
+        elif self.state_dir != join(self.root, "state"):
+            if (read_bytes(pointer) or b"").decode().strip() != self.state_dir:
+                atomic_write_bytes(pointer, self.state_dir.encode() + b"\n")
 
     # ---- paths -------------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
+        if parts and parts[0] == "state":
+            return join(self.state_dir, *parts[1:])
         return join(self.root, *parts)
 
     def run_dir(self, run_id: str) -> str:

@@ -115,3 +115,20 @@ def test_report_shows_funnel_reasons_yaml_and_versions(default_input, tmp_path):
         assert needle in out, needle
     as_json = run_cli("report", tmp_path / "out", "--json").stdout
     assert '"docs_in": 727' in as_json
+
+
+def test_state_directory_elsewhere_is_used_and_found_by_report(default_input, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(default_input / "spf13__pflag.jsonl.zst", folder)
+    pipeline = _github_pipeline(folder, tmp_path / "corpus")
+    pipeline["state"] = {"dir": str(tmp_path / "fast-disk" / "state")}
+    run_pipeline_dict(pipeline)
+    assert (tmp_path / "fast-disk/state/manifest.jsonl").exists()
+    assert (tmp_path / "fast-disk/state/index/exact_dedup").is_dir()
+    assert not (tmp_path / "corpus/state").exists()
+    shutil.copy(default_input / "dtolnay__anyhow.jsonl.zst", folder)
+    second = run_pipeline_dict(pipeline)
+    assert second.run_id == "run-0002" and second.summary["docs_in"] == 54  # only the new shard
+    report = run_cli("report", tmp_path / "corpus", "--json").stdout
+    assert '"manifest_shards": 2' in report

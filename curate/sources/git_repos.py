@@ -29,6 +29,8 @@ class GitReposSource(Source):
     file at the root), ``commit``, and stars/forks from an optional metadata file. Binary, vendored,
     oversized, symlinked and submodule entries are rejected with a counted reason; text that is not UTF-8
     is decoded with its PEP 263 coding cookie when it declares one, and rejected as ``invalid_utf8`` otherwise.
+    This is the file-level GitHub input of Seed-Coder's pipeline; the skips follow The Stack's preprocessing
+    (binary and vendored files out, a size cap).
     """
 
     requires = {}

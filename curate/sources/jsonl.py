@@ -20,7 +20,8 @@ class JsonlSource(RecordSource):
 
     Every line becomes a document or a rejected record with its reason and ``file:line``: malformed JSON,
     invalid UTF-8, a non-object line, a missing or non-string text field, or a truncated compressed file.
-    Blank lines are skipped.
+    Blank lines are skipped. The record layout is datatrove's (``text``, ``id``, ``metadata``) or any other via
+    the field mapping, e.g. The Stack's ``content``/``path``/``repo_name``.
     """
 
     class Params(RecordParams):
