@@ -18,7 +18,7 @@ from curate.config import ResolvedPipeline
 from curate.io import ExcludedSink, ShardReader, ShardWriter
 from curate.plugin import Reject, RunContext, Stage, StageContext, _DocStep
 from curate.state import CorpusDir, atomic_write_bytes
-from curate.stepstats import StepCounters, text_bytes
+from curate.stepstats import step_accounting, text_bytes
 
 
 @dataclass
@@ -61,11 +61,8 @@ class SourceStep(PipelineStep):
         assignment = self.shards[rank]
         source = self.sources[assignment.input_index]
         source.ensure_setup()
-        counters = StepCounters()
         progress = _Progress(self.progress_dir, rank)
-        started = time.perf_counter()
-        finished = False
-        try:
+        with step_accounting(self.context, self.excluded, rank) as counters:
             items = source.read_shard(assignment.shard) if assignment.update is None \
                 else source.read_shard_update(assignment.shard, assignment.update)
             for item in items:
@@ -83,12 +80,7 @@ class SourceStep(PipelineStep):
                 counters.kept(nbytes)
                 progress.tick(nbytes)
                 yield item
-            counters.wall = time.perf_counter() - started
-            counters.save(self.context, rank)
-            finished = True
-        finally:
-            progress.tick(0, force=True)
-            self.excluded.close(rank, commit=finished)
+        progress.tick(0, force=True)
 
 
 class _Progress:

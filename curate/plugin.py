@@ -21,7 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from pydantic import BaseModel, ConfigDict
 
-from curate.stepstats import StepCounters, text_bytes
+from curate.stepstats import step_accounting, text_bytes
 
 
 class PluginParams(BaseModel):
@@ -124,10 +124,7 @@ class _DocStep(Plugin, PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         self.ensure_setup()
-        counters = StepCounters()
-        started = time.perf_counter()
-        finished = False
-        try:
+        with step_accounting(self.context, self.excluded, rank) as counters:
             for doc in data or ():
                 nbytes = text_bytes(doc.text)
                 counters.seen(nbytes)
@@ -141,12 +138,6 @@ class _DocStep(Plugin, PipelineStep):
                 for out in result:
                     counters.kept(text_bytes(out.text))
                     yield out
-            counters.wall = time.perf_counter() - started
-            counters.save(self.context, rank)
-            finished = True
-        finally:
-            if self.excluded is not None:
-                self.excluded.close(rank, commit=finished)
 
     def _safe_process(self, doc: Document):
         try:

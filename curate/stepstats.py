@@ -3,7 +3,9 @@ so a relaunched run still reports every rank (a datatrove pitfall named in DESIG
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import orjson
@@ -51,6 +53,21 @@ class StepCounters:
                    "rank": rank, **self.to_dict()}
         CorpusDir(context.corpus_dir).write_step_stats(context.run_id, context.segment, context.step_index,
                                                      rank, orjson.dumps(payload))
+
+
+@contextmanager
+def step_accounting(context, excluded, rank: int):
+    """The bookkeeping around one step's pass over one shard: yields fresh counters; on success saves them
+    and commits the step's excluded records, on failure (or an abandoned generator) discards the records."""
+    counters, started, finished = StepCounters(), time.perf_counter(), False
+    try:
+        yield counters
+        counters.wall = time.perf_counter() - started
+        counters.save(context, rank)
+        finished = True
+    finally:
+        if excluded is not None:
+            excluded.close(rank, commit=finished)
 
 
 def merge_step_stats(records: list[dict]) -> list[dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 
 def test_wheel_has_no_top_level_plugins_package_and_ships_all_files(repo_root, tmp_path):

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections import defaultdict
 
@@ -27,7 +26,7 @@ from curate.io import JsonlZstShard, doc_to_record, iter_shard, record_to_doc
 from curate.langmap import language_for_path
 from curate.plugin import _DocStep
 from curate.state import atomic_write_bytes, read_bytes
-from curate.stepstats import StepCounters, text_bytes
+from curate.stepstats import step_accounting, text_bytes
 
 from .pack import PackConfig, RepoFile, RepoPackerCore, RepoResult
 
@@ -46,36 +45,34 @@ class RouteByRepo(_DocStep):
         self.work_dir, self.buckets, self.repo_key = work_dir, buckets, repo_key
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        counters, writers, counts = StepCounters(), {}, defaultdict(int)
-        started, finished = time.perf_counter(), False
+        writers, counts = {}, defaultdict(int)
         try:
-            for doc in data or ():
-                nbytes = text_bytes(doc.text)
-                counters.seen(nbytes)
-                repo = doc.metadata.get(self.repo_key)
-                if not isinstance(repo, str) or not repo:
-                    counters.dropped("no_repo", nbytes)
-                    self._exclude(doc, "no_repo", rank)
-                    continue
-                bucket = bucket_of(repo, self.buckets)
-                if bucket not in writers:
-                    writers[bucket] = JsonlZstShard(f"{self.work_dir}/route/b{bucket:05d}/r{rank:05d}.jsonl.zst")
-                writers[bucket].write(doc_to_record(doc))
-                counts[bucket] += 1
-            for bucket in sorted(writers):
-                writers.pop(bucket).commit()
-            atomic_write_bytes(f"{self.work_dir}/route/r{rank:05d}.json",
-                               orjson.dumps(dict(counts), option=orjson.OPT_NON_STR_KEYS))
-            counters.wall = time.perf_counter() - started
-            counters.save(self.context, rank)
-            finished = True
+            with step_accounting(self.context, self.excluded, rank) as counters:
+                self._route(data, rank, counters, writers, counts)
         finally:
             for writer in writers.values():
                 writer.discard()
-            if self.excluded is not None:
-                self.excluded.close(rank, commit=finished)
         return
         yield
+
+    def _route(self, data, rank: int, counters, writers: dict, counts: dict) -> None:
+        for doc in data or ():
+            nbytes = text_bytes(doc.text)
+            counters.seen(nbytes)
+            repo = doc.metadata.get(self.repo_key)
+            if not isinstance(repo, str) or not repo:
+                counters.dropped("no_repo", nbytes)
+                self._exclude(doc, "no_repo", rank)
+                continue
+            bucket = bucket_of(repo, self.buckets)
+            if bucket not in writers:
+                writers[bucket] = JsonlZstShard(f"{self.work_dir}/route/b{bucket:05d}/r{rank:05d}.jsonl.zst")
+            writers[bucket].write(doc_to_record(doc))
+            counts[bucket] += 1
+        for bucket in sorted(writers):
+            writers.pop(bucket).commit()
+        atomic_write_bytes(f"{self.work_dir}/route/r{rank:05d}.json",
+                           orjson.dumps(dict(counts), option=orjson.OPT_NON_STR_KEYS))
 
 
 class PackBuckets(PipelineStep):
@@ -174,8 +171,7 @@ class EmitPacked(_DocStep):
         self.work_dir, self.buckets, self.shards = work_dir, buckets, shards
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        counters, started, finished = StepCounters(), time.perf_counter(), False
-        try:
+        with step_accounting(self.context, self.excluded, rank) as counters:
             for doc in data or ():  # nothing is expected: the route step keeps documents out of the scratch
                 counters.kept(text_bytes(doc.text))
                 yield doc
@@ -189,9 +185,3 @@ class EmitPacked(_DocStep):
                     doc = Document(text=rec["text"], id=rec["id"], metadata=rec["metadata"])
                     counters.kept(text_bytes(doc.text))
                     yield doc
-            counters.wall = time.perf_counter() - started
-            counters.save(self.context, rank)
-            finished = True
-        finally:
-            if self.excluded is not None:
-                self.excluded.close(rank, commit=finished)
