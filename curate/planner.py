@@ -130,6 +130,10 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
                                  work_dir=corpus.path("runs", run_id, "work", step.step_id),
                                  index_dir=corpus.index_dir(step.step_id), previous_runs=previous_runs,
                                  run_context=context(step.step_id, index, seg))
+        if not plugin.barrier_reads_run:
+            _plan_barrier_first(plan, plugin, stage_ctx)
+            current += _bind(plugin.reduce_steps(stage_ctx), stage_ctx, seg, excluded_dir, full)
+            continue
         current += _bind(plugin.map_steps(stage_ctx), stage_ctx, seg, excluded_dir, full)
         # scratch data between segments: fastest zstd level, deleted when the run succeeds
         scratch = ShardWriter(corpus.path("runs", run_id, "work", f"segment-{seg:02d}"), level=1)
@@ -142,6 +146,14 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
     current.append(ShardWriter(corpus.path("data", run_id), spec.output.format))
     plan.segments.append(Segment(f"segment-{seg:02d}", current, tasks))
     return plan
+
+
+def _plan_barrier_first(plan: Plan, plugin: Stage, stage_ctx: StageContext) -> None:
+    """A stage whose barrier reads nothing of this run: its jobs run before the current per-shard segment."""
+    if plugin.map_steps(stage_ctx):
+        raise ValueError(f"{stage_ctx.step_id}: a stage with barrier_reads_run = False cannot have map_steps")
+    for job in plugin.barrier_jobs(stage_ctx):
+        plan.segments.append(Segment(f"{stage_ctx.step_id}-{job.name}", job.steps, job.tasks, per_shard=False))
 
 
 def _bind(steps: list, stage_ctx: StageContext, segment: int, excluded_dir: str, full: bool) -> list:

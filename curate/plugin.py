@@ -237,6 +237,10 @@ class Stage(Plugin):
     """
 
     kind = "stage"
+    #: False when the barrier jobs read nothing this run produces (e.g. they build an index from reference
+    #: data only): the planner then runs them before the per-shard segment and does not cut it, which saves
+    #: a scratch copy of the corpus. Such a stage must have no ``map_steps``.
+    barrier_reads_run: ClassVar[bool] = True
 
     def map_steps(self, ctx: StageContext) -> list[PipelineStep]:
         return []

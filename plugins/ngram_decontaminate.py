@@ -50,6 +50,8 @@ class NgramDecontaminate(Stage):
     part. Every flagged document is listed in an audit (``curate decontam-report``, ``curate report``).
     """
 
+    barrier_reads_run = False  # the index is built from benchmark files only: no cut, no scratch copy
+
     class Params(PluginParams):
         n: int = Field(10, ge=3, le=64, description="Words per n-gram (Seed-Coder: 10).")
         benchmarks: list[str | UserBenchmark] = Field(
