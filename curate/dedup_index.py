@@ -12,8 +12,10 @@ import io
 import math
 
 import numpy as np
+import orjson
 
-from curate.state import atomic_write_bytes, filesystem
+from curate.plugin import Filter
+from curate.state import atomic_write_bytes, filesystem, read_bytes
 
 
 def priority_of(doc, keep: str, keep_key: str) -> float:
@@ -50,8 +52,6 @@ class HashIndex:
                 parts.append((_load(self._path(run_id, "keys.npy")), _load(self._path(run_id, "ids.npy"))))
         return IndexReader(parts)
 
-    def count(self, runs: list[str]) -> int:
-        return sum(len(keys) for keys, _ in self.reader(runs).parts)
 
 
 class IndexReader:
@@ -79,3 +79,30 @@ def _load(path: str) -> np.ndarray:
         return np.load(p, mmap_mode="r", allow_pickle=False)
     with fs.open(p, "rb") as handle:
         return np.load(io.BytesIO(handle.read()), allow_pickle=False)
+
+
+class DropListed(Filter):
+    """Per shard, after a dedup barrier: drops the documents listed in ``<work_dir>/drops/<rank>.json``
+    (``{position in the shard: entry}``), in the order the map step saw them. Subclasses turn an entry into
+    metadata and a reason in ``drop(doc, entry)``."""
+
+    def __init__(self, work_dir: str, level: str):
+        super().__init__()
+        self.work_dir, self.level = work_dir, level
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        path = f"{self.work_dir}/drops/{rank:05d}.json"
+        raw = read_bytes(path)
+        if raw is None:
+            raise FileNotFoundError(f"drop list {path} is missing: the barrier job did not finish")
+        self._drops = {int(k): v for k, v in orjson.loads(raw).items()}
+        self._position = -1
+        yield from super().run(data, rank, world_size)
+
+    def filter(self, doc):
+        self._position += 1
+        entry = self._drops.get(self._position)
+        return True if entry is None else (False, self.drop(doc, entry))
+
+    def drop(self, doc, entry) -> str:
+        raise NotImplementedError

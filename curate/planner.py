@@ -8,7 +8,6 @@ same task count and sees the same reader, whatever the number of workers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from datatrove.data import DocumentsPipeline
@@ -165,7 +164,3 @@ def _bind(steps: list, stage_ctx: StageContext, segment: int, excluded_dir: str,
                 step.excluded = ExcludedSink(excluded_dir, stage_ctx.step_id, full, segment)
     return steps
 
-
-def iter_steps(plan: Plan) -> Iterator:
-    for segment in plan.segments:
-        yield from segment.steps

@@ -288,5 +288,3 @@ class Source(Plugin):
         shard (pinning what is read to the planned state), ``shard_update`` for a consumed one that grew."""
         raise NotImplementedError
 
-
-KINDS = {"source": Source, "filter": Filter, "annotator": Annotator, "transform": Transform, "stage": Stage}

@@ -19,7 +19,6 @@ import posixpath
 import uuid
 from dataclasses import dataclass
 
-import fsspec
 import orjson
 from fsspec.core import url_to_fs
 
@@ -170,6 +169,3 @@ class CorpusDir:
         if fs.exists(p):
             fs.rm(p, recursive=True)
 
-
-def open_file(path: str, mode: str = "rb"):
-    return fsspec.open(str(path), mode)

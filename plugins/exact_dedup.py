@@ -10,8 +10,8 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 
-from curate import BarrierJob, Filter, PluginParams, Stage, StageContext
-from curate.dedup_index import HashIndex, priority_of
+from curate import BarrierJob, PluginParams, Stage, StageContext
+from curate.dedup_index import DropListed, HashIndex, priority_of
 from curate.state import atomic_write_bytes, read_bytes
 
 
@@ -159,24 +159,9 @@ def _record_drop(items: dict, i: int, keeper_id: str, drops: dict) -> None:
         drops.setdefault(int(files["rank"][f]), {})[int(files["pos"][f])] = keeper_id
 
 
-class DropListedDuplicates(Filter):
+class DropListedDuplicates(DropListed):
     """Per shard, after the barrier: drops the documents the resolver listed, recording the kept copy."""
 
-    def __init__(self, work_dir: str, level: str):
-        super().__init__()
-        self.work_dir, self.level = work_dir, level
-
-    def run(self, data, rank: int = 0, world_size: int = 1):
-        raw = read_bytes(f"{self.work_dir}/drops/{rank:05d}.json")
-        self._drops = {int(k): v for k, v in orjson.loads(raw).items()} if raw else {}
-        self._position = -1
-        yield from super().run(data, rank, world_size)
-
-    def filter(self, doc):
-        self._position += 1
-        kept_id = self._drops.get(self._position)
-        if kept_id is None:
-            return True
+    def drop(self, doc, kept_id) -> str:
         doc.metadata["dedup.kept_id"] = kept_id
-        return False, "exact_duplicate_repo" if self.level == "repo" else "exact_duplicate"
-
+        return "exact_duplicate_repo" if self.level == "repo" else "exact_duplicate"

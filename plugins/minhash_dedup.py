@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
 
-from curate import BarrierJob, Filter, PluginParams, Stage, StageContext
-from curate.state import read_bytes
+from curate import BarrierJob, PluginParams, Stage, StageContext
+from curate.dedup_index import DropListed
 from curate_plugins._minhash.buckets import BucketMatcher
 from curate_plugins._minhash.cluster import ClusterResolver
 from curate_plugins._minhash.grouping import RepoGrouper
@@ -106,28 +105,12 @@ class MinhashDedup(Stage):
         return [DropNearDuplicates(ctx.work_dir, self.params.level)]
 
 
-class DropNearDuplicates(Filter):
+class DropNearDuplicates(DropListed):
     """Per shard, after the barrier: drops the documents the cluster job listed, naming cluster and keeper."""
 
-    def __init__(self, work_dir: str, level: str):
-        super().__init__()
-        self.work_dir, self.level = work_dir, level
-
-    def run(self, data, rank: int = 0, world_size: int = 1):
-        raw = read_bytes(f"{self.work_dir}/drops/{rank:05d}.json")
-        if raw is None:
-            raise FileNotFoundError(f"minhash_dedup: drop list {self.work_dir}/drops/{rank:05d}.json is missing")
-        self._drops = {int(k): v for k, v in orjson.loads(raw).items()}
-        self._position = -1
-        yield from super().run(data, rank, world_size)
-
-    def filter(self, doc):
-        self._position += 1
-        listed = self._drops.get(self._position)
-        if listed is None:
-            return True
-        kept_id, cluster, match_id, similarity = listed
+    def drop(self, doc, entry) -> str:
+        kept_id, cluster, match_id, similarity = entry
         doc.metadata.update({"dedup.kept_id": kept_id, "dedup.cluster": cluster, "dedup.match_id": match_id})
         if similarity is not None:
             doc.metadata["dedup.jaccard"] = similarity
-        return False, "near_duplicate_repo" if self.level == "repo" else "near_duplicate"
+        return "near_duplicate_repo" if self.level == "repo" else "near_duplicate"
