@@ -35,6 +35,32 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _live(procs: list) -> list:
+    """Processes still running; zombies (dead, waiting for a parent that may never reap them) do not count."""
+    out = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                out.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _stop_cluster(temp_dir: str, port: int, rounds: int = 3) -> None:
+    """SIGTERM the cluster's processes, then SIGKILL what is left; repeat for processes started meanwhile."""
+    for sig in [signal.SIGTERM] + [signal.SIGKILL] * rounds:
+        procs = _live(_cluster_processes(temp_dir, port))
+        if not procs:
+            return
+        for proc in procs:
+            try:
+                proc.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(procs, timeout=5)
+
+
 def _cluster_processes(temp_dir: str, port: int) -> list:
     """Every process of the cluster this test started (matched by its temp dir and port), with descendants."""
     roots = []
@@ -69,17 +95,9 @@ def ray_cluster(tmp_path_factory):
                        check=True, capture_output=True, timeout=180)
         yield {"address": f"127.0.0.1:{port}", "env": env}
     finally:
-        procs = _cluster_processes(temp_dir, port)
-        for proc in procs:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        for proc in alive:
-            proc.kill()
+        _stop_cluster(temp_dir, port)
         shutil.rmtree(temp_dir, ignore_errors=True)
-        assert not [p for p in _cluster_processes(temp_dir, port) if p.is_running()], "cluster not stopped"
+        assert not _live(_cluster_processes(temp_dir, port)), "cluster not stopped"
 
 
 def _run(yaml_name: str, out: Path, *extra: str, env: dict | None = None):
