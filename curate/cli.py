@@ -12,13 +12,50 @@ from rich.console import Console
 from rich.table import Table
 
 from curate import registry
-from curate.config import ConfigError, PipelineSpec, load_yaml, apply_override, validate_pipeline
+from curate.config import ConfigError, PipelineSpec, apply_override, load_yaml, validate_pipeline
 
 console = Console() if Console().is_terminal else Console(width=160)
 err_console = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class EntryPointGroup(click.Group):
+    """A click group whose further subcommands come from an entry-point group, imported only when invoked.
+
+    A command that fails to import is listed with its error instead of breaking the whole CLI.
+    """
+
+    def __init__(self, *args, entry_point_group: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.entry_point_group = entry_point_group
+
+    def _entry_points(self) -> dict:
+        return {ep.name: ep for ep in entry_points(group=self.entry_point_group)}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._entry_points()))
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        ep = self._entry_points().get(name)
+        if ep is None:
+            return None
+        try:
+            return ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken add-on must not break the CLI
+            return _broken_command(name, ep.value, exc)
+
+
+def _broken_command(name: str, origin: str, exc: Exception) -> click.Command:
+    def fail():
+        raise click.ClickException(f"command '{name}' ({origin}) failed to load: {type(exc).__name__}: {exc}")
+
+    return click.Command(name, callback=fail, help=f"(broken: {type(exc).__name__}: {exc})")
+
+
+@click.group(cls=EntryPointGroup, entry_point_group="curate.commands",
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="curate")
 def main():
     """Build pretraining corpora for code LLMs from YAML pipelines of plugins."""
@@ -180,15 +217,10 @@ def _type_name(annotation) -> str:
     return text or str(annotation).replace("typing.", "")
 
 
-def _register_plugin_commands():
-    for ep in entry_points(group="curate.commands"):
-        try:
-            main.add_command(ep.load(), ep.name)
-        except Exception as exc:  # noqa: BLE001 - a broken add-on must not break the CLI
-            err_console.print(f"warning: command '{ep.name}' from {ep.value} failed to load: {exc}", markup=False)
+@main.group(cls=EntryPointGroup, entry_point_group="curate.train")
+def train():
+    """Train the models plugins use (`curate train fasttext`, `curate train scorer`, ...)."""
 
-
-_register_plugin_commands()
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -102,7 +102,7 @@ class SlurmExecutorSpec(_ClusterSpec):
         return value
 
 
-ExecutorSpec = Annotated[Union[LocalExecutorSpec, RayExecutorSpec, SlurmExecutorSpec], Field(discriminator="kind")]
+ExecutorSpec = Annotated[LocalExecutorSpec | RayExecutorSpec | SlurmExecutorSpec, Field(discriminator="kind")]
 
 
 class StateSpec(Strict):

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from copy import deepcopy
 
 import multiprocess
-
 from datatrove.executor import base as executor_base
 from datatrove.executor import ray as ray_executor_module
 from datatrove.executor.local import LocalPipelineExecutor
@@ -106,7 +105,8 @@ def make_executors(plan, executor_spec, corpus: CorpusDir, workers: int):
 def jobs_in_flight(executor_spec, corpus: CorpusDir, run_id: str) -> list[str]:
     """Slurm jobs still working on a pending run, whatever executor the rerun asks for (local and Ray tasks
     live inside `curate run`, so they cannot outlive it)."""
-    from curate.slurm import jobs_in_flight as slurm_jobs_in_flight, recorded_job_ids
+    from curate.slurm import jobs_in_flight as slurm_jobs_in_flight
+    from curate.slurm import recorded_job_ids
 
     if not recorded_job_ids(corpus, run_id):
         return []

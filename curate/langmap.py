@@ -83,7 +83,7 @@ MARKUP_AND_DATA = {"html", "css", "scss", "sass", "less", "stylus", "xml", "xslt
                    "json5", "jsonl", "yaml", "toml", "ini", "properties", "csv", "tsv", "dotenv", "lockfile",
                    "go-module"}
 
-UNKNOWN = "unknown"
+UNKNOWN = UNKNOWN_LANGUAGE = "unknown"
 
 
 def language_for_path(path: str, first_line: str | None = None) -> str:

@@ -15,7 +15,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.config import ResolvedPipeline
 from curate.io import ExcludedSink, ShardReader, ShardWriter
-from curate.plugin import Reject, RunContext, Stage, StageContext, _DocStep
+from curate.plugin import DocumentStep, Reject, RunContext, Stage, StageContext
 from curate.state import CorpusDir, atomic_write_bytes
 from curate.stepstats import step_accounting, text_bytes
 
@@ -158,7 +158,7 @@ def _plan_barrier_first(plan: Plan, plugin: Stage, stage_ctx: StageContext) -> N
 def _bind(steps: list, stage_ctx: StageContext, segment: int, excluded_dir: str, full: bool) -> list:
     """Give a stage's per-document steps their stats context and excluded sink."""
     for step in steps:
-        if isinstance(step, _DocStep):
+        if isinstance(step, DocumentStep):
             step.context = stage_ctx.run_context.model_copy(update={"segment": segment})
             if step.excluded is None:
                 step.excluded = ExcludedSink(excluded_dir, stage_ctx.step_id, full, segment)

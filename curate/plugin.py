@@ -30,6 +30,13 @@ class PluginParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PluginMetadata(BaseModel):
+    """Base of a plugin's nested ``Metadata`` model: the metadata keys it writes, under its ``namespace``, with
+    their types and descriptions. The output schema and ``curate plugins show`` are built from it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class RunContext(BaseModel):
     """Where a step writes its bookkeeping. Filled in by the planner; plugins only read it."""
 
@@ -73,6 +80,10 @@ class Plugin:
     kind: ClassVar[str] = "plugin"
     #: import name -> pip requirement that provides it; checked by ``curate validate``.
     requires: ClassVar[dict[str, str]] = {}
+    #: metadata namespace this plugin writes under (``syntax`` -> ``syntax.error_count``); None: writes none
+    namespace: ClassVar[str | None] = None
+    #: the keys it writes under ``namespace`` and their types (a ``PluginMetadata`` subclass); None: none
+    Metadata: ClassVar[type[PluginMetadata] | None] = None
 
     class Params(PluginParams):
         pass
@@ -110,8 +121,12 @@ class Plugin:
         return state
 
 
-class _DocStep(Plugin, PipelineStep):
-    """Shared run loop for per-document steps: counters, timings, error capture and excluded records."""
+class DocumentStep(Plugin, PipelineStep):
+    """Shared run loop for per-document steps: counters, timings, error capture and excluded records.
+
+    Subclass Filter, Annotator or Transform; subclass this directly only for a step that needs its own run
+    loop (``step_accounting`` then does the bookkeeping).
+    """
 
     type = "curate"
 
@@ -156,7 +171,7 @@ class _DocStep(Plugin, PipelineStep):
             self.excluded.write(doc, rank)
 
 
-class Filter(_DocStep, BaseFilter):
+class Filter(DocumentStep, BaseFilter):
     """Keeps or drops each document. Implement ``filter(doc) -> bool | (bool, reason)``.
 
     This is datatrove's ``BaseFilter`` contract; a filter may also override ``filter_batch``.
@@ -175,7 +190,7 @@ class Filter(_DocStep, BaseFilter):
         return (doc,) if keep else Drop(reason or self.context.step_id)
 
 
-class Annotator(_DocStep):
+class Annotator(DocumentStep):
     """Adds metadata under its own namespace and never drops. Implement ``annotate(doc)``."""
 
     kind = "annotator"
@@ -188,7 +203,7 @@ class Annotator(_DocStep):
         return (doc,)
 
 
-class Transform(_DocStep):
+class Transform(DocumentStep):
     """Turns each document into zero or more new documents. Implement ``transform(doc)``.
 
     Return an iterable of documents, or ``Drop(reason)`` to drop the input with a reason.

@@ -16,8 +16,8 @@ Job ids are kept in ``runs/<run>/exec/slurm_jobs.json``; scripts and logs in ``r
 from __future__ import annotations
 
 import math
-import re
 import os
+import re
 import shlex
 import subprocess
 import sys

@@ -25,10 +25,10 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import orjson
+from syntax_breakage import breakages_for
 
 from curate.langmap import language_for_path
-from curate.syntax_breakage import breakages_for
-from curate.treesitter import ParseTimeout, grammar_for, parse_document
+from curate_plugins.lib.treesitter import ParseTimeout, grammar_for, parse_document
 from curate_plugins.treesitter_syntax import TreesitterSyntax, should_drop
 
 DEFAULTS = TreesitterSyntax.Params()

@@ -11,10 +11,15 @@ import shutil
 import orjson
 import pytest
 
-from curate.fasttext_training import LabelledDoc, metrics_at, normalise_for_fasttext, split_holdout, \
-    threshold_for_recall
 from curate.testing import apply_step, make_doc, read_corpus, read_excluded, run_cli
 from curate_plugins.fasttext_classifier import FasttextClassifier
+from curate_plugins.lib.fasttext.training import (
+    LabelledDoc,
+    metrics_at,
+    normalise_for_fasttext,
+    split_holdout,
+    threshold_for_recall,
+)
 
 SMALL = ["--dim", "16", "--bucket", "20000"]  # small models keep the tests fast
 
@@ -114,8 +119,8 @@ def test_iterative_rounds_add_confirmed_pool_pages(labelled, tmp_path):
     assert second["documents"] == first["documents"]  # the held-out split stays fixed
     assert json.loads((tmp_path / "r" / "report.json").read_text())["rounds_run"] == 2
     # the rule labeller confirms real code pages: check its choices against the hand labels
-    from curate.fasttext_training import TrainSettings, recall_and_confirm, RoundResult
-    from curate.labelling import RuleLabeller
+    from curate_plugins.lib.fasttext.labelling import RuleLabeller
+    from curate_plugins.lib.fasttext.training import RoundResult, TrainSettings, recall_and_confirm
 
     pool_docs = [LabelledDoc(r["id"], r["text"], False, r) for i, r in enumerate(rows) if i % 3]
     result = RoundResult(1, str(tmp_path / "r" / "round-1" / "model.bin"), first)

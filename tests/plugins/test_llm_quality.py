@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from _quality_helpers import proxy_server, server_stats
 
 from curate.testing import apply_step, make_doc
 from curate_plugins._quality.backends import BackendConfig, make_backend
@@ -17,8 +18,6 @@ from curate_plugins._quality.parse import expected_rating, parse_rating
 from curate_plugins._quality.prompt import ANSWER_PREFIX, load_prompt
 from curate_plugins._quality.proxy import proxy_rating
 from curate_plugins.llm_quality import LlmQuality
-
-from _quality_helpers import proxy_server, server_stats
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "quality_prompt_seed_coder_v1.txt"
 SAMPLE_CODE = 'def add(a, b):\n    """Return a + b."""\n    return a + b\n'

@@ -10,13 +10,14 @@ from collections import defaultdict
 import orjson
 import pytest
 import zstandard
-
 from _decontam_helpers import ALTERATIONS, alter, load_problems, plant
+
 from curate.testing import apply_step, make_doc, read_corpus, read_excluded, run_cli, run_pipeline_dict
 from curate_plugins._decontam import benchmarks as bench
 from curate_plugins._decontam.index import ensure_part, list_parts
 from curate_plugins._decontam.normalize import Tokens, reference_ngram_hash, words
 from curate_plugins.ngram_decontaminate import DecontaminationFilter, NgramDecontaminate, shape_of
+
 
 def _filter(tmp_path, **params) -> DecontaminationFilter:
     """The stage's per-shard filter over an index built in tmp_path, as the planner would run it."""

@@ -1,4 +1,4 @@
-"""Distillation: `curate label` against a real local server (PROXY labels, see plugins/_quality/proxy.py),
+"""Distillation: `curate label` against a real local server (PROXY labels, see plugins/curate_plugins/_quality/proxy.py),
 `curate train scorer`, then the `quality_scorer` annotator on held-out files."""
 
 from __future__ import annotations
@@ -7,14 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from _quality_helpers import proxy_server, server_stats
 
 from curate.testing import apply_step, make_doc, run_cli
 from curate_plugins._quality.cache import LabelCache
 from curate_plugins._quality.proxy import proxy_rating
 from curate_plugins._quality.scorer import split_held_out
 from curate_plugins.quality_scorer import QualityScorer
-
-from _quality_helpers import proxy_server, server_stats
 
 REPOS = ["pallets__itsdangerous", "spf13__pflag", "tj__commander.js", "DaveGamble__cJSON"]
 
@@ -117,7 +116,7 @@ def test_score_and_drop_bottom_decile_per_language_on_the_labelled_sample(traine
     for name, records in (("kept", kept), ("dropped", dropped)):
         for r in records:
             scores[meta(r)["lang"]][name].append(meta(r)["quality.score"])
-    for lang, s in scores.items():
+    for _lang, s in scores.items():
         n = len(s["kept"]) + len(s["dropped"])
         if s["dropped"]:
             assert max(s["dropped"]) < min(s["kept"])  # the bottom of its own language, not of the corpus

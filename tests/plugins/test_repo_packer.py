@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 
 import orjson
-from datatrove.data import Document
 import pytest
 import zstandard
+from datatrove.data import Document
 
 from curate.sources.git_repos import GitReposSource
 from curate.testing import read_corpus, read_excluded, run_cli

@@ -8,12 +8,19 @@ import json
 
 import pytest
 import yaml
+from syntax_breakage import breakages_for
 
 from curate.langmap import EXTENSIONS, FILENAMES, programming_languages
-from curate.syntax_breakage import breakages_for
 from curate.testing import apply_step, make_doc, read_corpus, read_excluded, run_cli
-from curate.treesitter import (EXTENSION_GRAMMARS, GRAMMARS, bundled_grammars, check_grammars, grammar_for,
-                               parse_document, structure_stats)
+from curate_plugins.lib.treesitter import (
+    EXTENSION_GRAMMARS,
+    GRAMMARS,
+    bundled_grammars,
+    check_grammars,
+    grammar_for,
+    parse_document,
+    structure_stats,
+)
 from curate_plugins.treesitter_syntax import TreesitterSyntax
 
 # (repository, path, curate language): real, maintained files from ../shared/data/repos
@@ -73,7 +80,7 @@ def test_other_grammars_tell_good_from_bad(lang, good, bad):
 
 
 def test_grammar_that_fails_to_load_is_a_check_problem(monkeypatch):
-    import curate.treesitter as ts_module
+    import curate_plugins.lib.treesitter as ts_module
 
     monkeypatch.setitem(ts_module.GRAMMARS, "python", "python_from_the_future")
     problems = TreesitterSyntax({"langs": ["python"]}).check()

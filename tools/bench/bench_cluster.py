@@ -11,6 +11,7 @@ same output bytes. The machine is shared, so rounds are interleaved and every ro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -79,15 +80,11 @@ class RayCluster:
             cmd = " ".join(proc.info["cmdline"] or [])
             if self.temp_dir in cmd or f":{self.port}" in cmd:
                 procs.append(proc)
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     procs += proc.children(recursive=True)
-                except psutil.NoSuchProcess:
-                    pass
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
         for proc in psutil.wait_procs(procs, timeout=15)[1]:
             proc.kill()
         shutil.rmtree(self.temp_dir, ignore_errors=True)

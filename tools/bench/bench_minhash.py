@@ -95,13 +95,17 @@ def run_ours(input_dir: Path, work: Path, workers: int) -> list[str]:
 
 def run_datatrove(input_dir: Path, work: Path, workers: int) -> list[str]:
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
-                                                  MinhashDedupFilter, MinhashDedupSignature)
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.text import TextNormConfig
-
-    from curate_plugins._minhash.datatrove_compat import IdentifierTokenizer, xxhash64_utf8
+    from minhash_datatrove_compat import IdentifierTokenizer, xxhash64_utf8
 
     tasks = len(list(input_dir.glob("*.jsonl")))
     no_norm = TextNormConfig(lowercase=False, norm_whitespace=False, remove_punctuation=False,

@@ -1,7 +1,7 @@
 """Distilled quality scorer vs its oracle: files/s per core over the real repositories in ../shared/data/repos.
 
 1. Reads every file at HEAD of the bundles (git_repos source) and tags its language.
-2. Labels them with the PROXY rubric (plugins/_quality/proxy.py: no LLM can run here; these labels are not
+2. Labels them with the PROXY rubric (plugins/curate_plugins/_quality/proxy.py: no LLM can run here; these labels are not
    Seed-Coder-like quality), holds 20% out by content hash, trains both scorer approaches and prints their
    held-out MAE against those labels.
 3. Times, in one process (= one core; torch limited to 1 thread), interleaved over several rounds because the
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import glob
-import os
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -123,7 +123,7 @@ def main():
     other = {"ridge": RidgeScorer, "fasttext": FastTextScorer}[other_name].fit(train)
     print(f"{len(docs)} files ({mb:.2f} MB) from {args.repos}; {len(files)} unique; PROXY labels")
     print("held-out MAE vs proxy labels:", json.dumps(meta["metrics"]), "kept:", meta["approach"])
-    print("syntax features:", [k for k in (getattr(best, "space", None) or getattr(other, "space")).syntax_keys])
+    print("syntax features:", [k for k in (getattr(best, "space", None) or other.space).syntax_keys])
     if args.scorer_only:
         return
 

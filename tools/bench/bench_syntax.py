@@ -30,7 +30,7 @@ import orjson
 
 def load_docs(corpus: str, mb: float) -> list[dict]:
     """About ``mb`` MB of documents with a grammar, every N-th one across all shards (all languages)."""
-    from curate.treesitter import grammar_for
+    from curate_plugins.lib.treesitter import grammar_for
 
     records = []
     for path in sorted(glob.glob(f"{corpus}/shard-*.jsonl")):
@@ -44,7 +44,7 @@ def load_docs(corpus: str, mb: float) -> list[dict]:
 def raw_floor(docs: list[dict]) -> float:
     import tree_sitter
 
-    from curate.treesitter import grammar_for, load_language
+    from curate_plugins.lib.treesitter import grammar_for, load_language
 
     parsers = {}
     for doc in docs:

@@ -22,7 +22,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-OUT = REPO / "plugins" / "_repo_pack" / "code_bpe_8k.tiktoken.txt"
+OUT = REPO / "plugins" / "curate_plugins" / "_repo_pack" / "code_bpe_8k.tiktoken.txt"
 SPECIAL = ["<|endoftext|>", "<|file_sep|>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|repo_name|>"]
 
 

@@ -22,8 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from web_labelled_jsonl import labelled_records  # noqa: E402
 
-from curate.fasttext_training import LabelledDoc, TrainSettings, metrics_at, split_holdout, \
-    train_and_report, positive_scores  # noqa: E402
+from curate_plugins.lib.fasttext.training import (
+    LabelledDoc,
+    TrainSettings,
+    metrics_at,
+    positive_scores,
+    split_holdout,
+    train_and_report,  # noqa: E402
+)
 
 
 def evaluate_seed(docs: list[LabelledDoc], seed: int) -> dict:

@@ -17,9 +17,9 @@ import orjson
 import zstandard
 
 from curate.gitutil import CatFile, open_repository, repo_name
+from curate.licenses import LICENSE_FILE
 from curate.plugin import Reject
 from curate.sources.git_repos import GitReposSource, _ls_tree, _rev_parse
-from curate.licenses import LICENSE_FILE
 
 
 def main() -> None:

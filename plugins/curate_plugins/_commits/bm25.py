@@ -1,0 +1,239 @@
+"""An incremental BM25 index over the files of a snapshot, scored with bm25s' Lucene formulas.
+
+bm25s builds a static sparse matrix; rebuilding it for every commit's snapshot would cost a full
+tokenisation of the repository per commit. Here the index is kept up to date by applying each commit's
+file changes (postings of the removed blob out, of the added blob in), blobs are tokenised once and
+cached by blob id, and a query is scored with ``bm25s.scoring``'s Lucene idf and tf functions (bm25s'
+default method). ``tests/plugins/test_commit_to_change_prediction.py`` checks that the scores equal a
+``bm25s.BM25`` index built from scratch over the same snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, _count_elements  # the C counting loop behind Counter
+
+import numpy as np
+from bm25s.scoring import _score_idf_lucene, _score_tfc_lucene
+from bm25s.stopwords import STOPWORDS_EN
+
+#: Sub-words of identifiers: ``parseHTTPRequest_v2`` -> parse, http, request, v2 (lower-cased afterwards).
+_SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+STOPWORDS = frozenset(STOPWORDS_EN)
+_SPLIT_CACHE: dict[str, tuple[str, ...]] = {}
+
+
+def _subwords(word: str) -> tuple[str, ...]:
+    parts = _SPLIT_CACHE.get(word)
+    if parts is None:
+        if len(_SPLIT_CACHE) > 500_000:
+            _SPLIT_CACHE.clear()
+        parts = tuple(p for p in (s.lower() for s in _SUBWORD.findall(word) if len(s) > 1) if p not in STOPWORDS)
+        _SPLIT_CACHE[word] = parts
+    return parts
+
+
+def tokenize(text: str) -> Counter:
+    """Lower-cased identifier sub-words of two or more characters, English stop words removed, counted.
+
+    Words are counted first and each distinct word is split once (cached): same result, less regex work."""
+    words: dict[str, int] = {}
+    _count_elements(words, _WORD.findall(text))
+    out: Counter = Counter()
+    get = out.get
+    for word, count in words.items():
+        for part in _SPLIT_CACHE.get(word) or _subwords(word):
+            out[part] = get(part, 0) + count
+    return out
+
+
+def query_terms(text: str) -> list[str]:
+    """The terms of ``tokenize`` as a list (a query needs no counts)."""
+    return [part for word in _WORD.findall(text) for part in (_SPLIT_CACHE.get(word) or _subwords(word))]
+
+
+def path_text(path: str) -> str:
+    return path.replace("/", " ").replace(".", " ").replace("-", " ")
+
+
+def diff_delta(hunks: str) -> Counter:
+    """Term counts of the ``+`` lines minus those of the ``-`` lines of a file's diff hunks.
+
+    Adding it to the old version's counts gives the new version's exactly, because no token spans a line end."""
+    removed: list[str] = []
+    added: list[str] = []
+    for line in hunks.split("\n"):
+        head = line[:1]
+        if head == "-":
+            removed.append(line[1:])
+        elif head == "+":
+            added.append(line[1:])
+    delta = tokenize("\n".join(added))
+    get = delta.get
+    for term, count in tokenize("\n".join(removed)).items():
+        delta[term] = get(term, 0) - count
+    return delta
+
+
+def apply_delta(base: Counter, delta: Counter) -> Counter | None:
+    """``base + delta`` without zero counts; None if a count would go negative (the diff did not fit)."""
+    out = Counter(base)
+    for term, change in delta.items():
+        if change:
+            value = out.get(term, 0) + change
+            if value > 0:
+                out[term] = value
+            elif value == 0:
+                del out[term]
+            else:
+                return None
+    return out
+
+
+class IncrementalBM25:
+    """BM25 (Lucene variant) over documents that are added, changed and removed one at a time.
+
+    Documents live in integer slots so that a query is scored with numpy over each term's postings."""
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.postings: dict[str, dict[int, int]] = {}  # term -> {slot: term frequency}
+        self.lengths: dict[str, int] = {}  # doc id -> length in terms
+        self.terms: dict[str, set[str]] = {}
+        self.slots: dict[str, int] = {}
+        self.ids: list[str | None] = []
+        self._free: list[int] = []
+        self._length_of_slot = np.zeros(64)
+        self.total = 0
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def _slot(self, doc_id: str) -> int:
+        slot = self._free.pop() if self._free else len(self.ids)
+        if slot == len(self.ids):
+            self.ids.append(doc_id)
+            if slot >= len(self._length_of_slot):
+                self._length_of_slot = np.concatenate([self._length_of_slot, np.zeros(len(self._length_of_slot))])
+        else:
+            self.ids[slot] = doc_id
+        self.slots[doc_id] = slot
+        return slot
+
+    def add(self, doc_id: str, counts: Counter, extra: Counter | None = None) -> None:
+        """Index a document whose term counts are ``counts`` + ``extra`` (e.g. its content and its path)."""
+        if doc_id in self.lengths:
+            self.remove(doc_id)
+        slot = self._slot(doc_id)
+        postings = self.postings
+        for term, tf in counts.items():
+            bucket = postings.get(term)
+            if bucket is None:
+                postings[term] = {slot: tf}
+            else:
+                bucket[slot] = tf
+        length = sum(counts.values())
+        terms = set(counts)
+        if extra:
+            for term, tf in extra.items():
+                bucket = postings.setdefault(term, {})
+                bucket[slot] = bucket.get(slot, 0) + tf
+            length += sum(extra.values())
+            terms.update(extra)
+        self._set_length(doc_id, length)
+        self.terms[doc_id] = terms
+
+    def _set_length(self, doc_id: str, length: int) -> None:
+        self.total += length - self.lengths.get(doc_id, 0)
+        self.lengths[doc_id] = length
+        self._length_of_slot[self.slots[doc_id]] = length
+
+    def update(self, doc_id: str, delta: Counter) -> None:
+        """Change an indexed document's term counts by ``delta`` (which must not make a count negative)."""
+        postings, terms, slot = self.postings, self.terms[doc_id], self.slots[doc_id]
+        change = 0
+        for term, diff in delta.items():
+            if not diff:
+                continue
+            change += diff
+            bucket = postings.get(term)
+            value = (bucket.get(slot, 0) if bucket else 0) + diff
+            if value > 0:
+                if bucket is None:
+                    postings[term] = {slot: value}
+                else:
+                    bucket[slot] = value
+                terms.add(term)
+            elif bucket is not None:
+                bucket.pop(slot, None)
+                if not bucket:
+                    del postings[term]
+                terms.discard(term)
+        self._set_length(doc_id, self.lengths[doc_id] + change)
+
+    def remove(self, doc_id: str) -> None:
+        length = self.lengths.pop(doc_id, None)
+        if length is None:
+            return
+        self.total -= length
+        slot = self.slots.pop(doc_id)
+        postings = self.postings
+        for term in self.terms.pop(doc_id):
+            bucket = postings[term]
+            del bucket[slot]
+            if not bucket:
+                del postings[term]
+        self.ids[slot] = None
+        self._length_of_slot[slot] = 0
+        self._free.append(slot)
+
+    def scores(self, query_terms) -> dict[str, float]:
+        """doc id -> BM25 score for the unique terms of the query (documents matching no term are absent)."""
+        scores, matched = self._score_slots(query_terms)
+        if scores is None:
+            return {}
+        return {self.ids[i]: float(scores[i]) for i in np.flatnonzero(matched).tolist()}
+
+    def top(self, query_terms, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best documents, best first; ties go to the smaller doc id."""
+        scores, matched = self._score_slots(query_terms)
+        if scores is None or k <= 0:
+            return []
+        hits = np.flatnonzero(matched)
+        if len(hits) > k:  # keep every document scoring at least the k-th best, so ties are resolved by id
+            kth = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
+            hits = hits[scores[hits] >= kth]
+        ranked = sorted(((self.ids[i], float(scores[i])) for i in hits.tolist()), key=lambda x: (-x[1], x[0]))
+        return ranked[:k]
+
+    def _score_slots(self, query_terms):
+        n = len(self.lengths)
+        if not n:
+            return None, None
+        avg = self.total / n
+        scores = np.zeros(len(self.ids))
+        matched = np.zeros(len(self.ids), dtype=bool)
+        small: dict[int, float] = {}  # short postings are cheaper in Python than through numpy
+        lengths, k1, b = self._length_of_slot, self.k1, self.b
+        norm = None  # per slot: the denominator of bm25s' Lucene tf component, minus tf
+        for term in set(query_terms):
+            bucket = self.postings.get(term)
+            if not bucket:
+                continue
+            idf = _score_idf_lucene(len(bucket), n)
+            if len(bucket) < 48:
+                if norm is None:
+                    norm = (k1 * ((1 - b) + b * lengths / avg)).tolist()
+                for slot, tf in bucket.items():  # = idf * _score_tfc_lucene(tf, length, avg, k1, b)
+                    small[slot] = small.get(slot, 0.0) + idf * tf / (norm[slot] + tf)
+                continue
+            slots = np.fromiter(bucket.keys(), np.int64, len(bucket))
+            tf = np.fromiter(bucket.values(), np.float64, len(bucket))
+            scores[slots] += idf * _score_tfc_lucene(tf, lengths[slots], avg, k1, b)
+            matched[slots] = True
+        if small:
+            slots = np.fromiter(small.keys(), np.int64, len(small))
+            scores[slots] += np.fromiter(small.values(), np.float64, len(small))
+            matched[slots] = True
+        return scores, matched
