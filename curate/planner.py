@@ -104,10 +104,14 @@ def instantiate(step, context: RunContext):
 
 
 def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_seq: int,
-               shards: list[ShardAssignment], previous_runs: list[str]) -> Plan:
+               shards: list[ShardAssignment], previous_runs: list[str] | dict[str, list[str]],
+               rebuild: frozenset[str] = frozenset()) -> Plan:
+    """``previous_runs``: the published runs a stage's index may hold (per step id, or one list for all);
+    ``rebuild``: step ids whose index this run rebuilds from scratch. Output and excluded records go to the
+    run's staging folders until the runner publishes the run."""
     spec = resolved.spec
     tasks = len(shards)
-    excluded_dir = corpus.path("excluded", run_id)
+    excluded_dir = corpus.staging(run_id, "excluded")
     full = spec.output.keep_excluded
 
     def context(step_id: str, index: int, segment: int) -> RunContext:
@@ -125,10 +129,13 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
             plugin.excluded = ExcludedSink(excluded_dir, step.step_id, full, seg)
             current.append(plugin)
             continue
+        history = previous_runs.get(step.step_id, []) if isinstance(previous_runs, dict) else previous_runs
         stage_ctx = StageContext(step_id=step.step_id, run_id=run_id, run_seq=run_seq, tasks=tasks,
                                  work_dir=corpus.path("runs", run_id, "work", step.step_id),
-                                 index_dir=corpus.index_dir(step.step_id), previous_runs=previous_runs,
-                                 run_context=context(step.step_id, index, seg))
+                                 index_dir=corpus.index_dir(step.step_id), previous_runs=list(history),
+                                 run_context=context(step.step_id, index, seg),
+                                 rebuild_index=step.step_id in rebuild,
+                                 record_dir=corpus.path("runs", run_id, "steps", step.step_id))
         if not plugin.barrier_reads_run:
             _plan_barrier_first(plan, plugin, stage_ctx)
             current += _bind(plugin.reduce_steps(stage_ctx), stage_ctx, seg, excluded_dir, full)
@@ -142,8 +149,9 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
             plan.segments.append(Segment(f"{step.step_id}-{job.name}", job.steps, job.tasks, per_shard=False))
         seg += 1
         current = [ShardReader(scratch)] + _bind(plugin.reduce_steps(stage_ctx), stage_ctx, seg, excluded_dir, full)
-    current.append(ShardWriter(corpus.path("data", run_id), spec.output.format))
+    current.append(ShardWriter(corpus.staging(run_id, "data"), spec.output.format))
     plan.segments.append(Segment(f"segment-{seg:02d}", current, tasks))
+    plan.segments = [s for s in plan.segments if s.tasks > 0]  # a run without shards (an index rebuild)
     return plan
 
 

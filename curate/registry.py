@@ -42,11 +42,14 @@ class PluginInfo:
     def load(self):
         try:
             cls = self.entry_point.load()
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
             missing = getattr(exc, "name", None) or str(exc)
             raise PluginError(f"plugin '{self.name}' ({self.entry_point.value}) could not be imported: missing "
                               f"module '{missing}'. Install the package that provides it, e.g. "
                               f"pip install '{_install_hint(missing)}'") from exc
+        except Exception as exc:  # noqa: BLE001 - a broken third-party package must not break curate
+            raise PluginError(f"plugin '{self.name}' ({self.entry_point.value} from {self.distribution}) is broken: "
+                              f"{type(exc).__name__}: {exc}") from exc
         cls.plugin_name = self.name
         return cls
 
@@ -58,16 +61,43 @@ def _install_hint(module: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _all() -> dict[str, PluginInfo]:
-    found: dict[str, PluginInfo] = {}
+def _registered() -> dict[str, list[PluginInfo]]:
+    """Every entry point per name (one per distribution; a distribution seen twice on the path counts once)."""
+    found: dict[str, list[PluginInfo]] = {}
+    seen = set()
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        found.setdefault(ep.name, PluginInfo(ep.name, ep))
+        dist = ep.dist.name if ep.dist else None
+        if (ep.name, dist, ep.value) not in seen:
+            seen.add((ep.name, dist, ep.value))
+            found.setdefault(ep.name, []).append(PluginInfo(ep.name, ep))
+    for infos in found.values():
+        infos.sort(key=lambda i: i.origin != "built-in")  # the built-in first
     return found
+
+
+def _all() -> dict[str, PluginInfo]:
+    return {name: infos[0] for name, infos in _registered().items()}
+
+
+def providers(name: str) -> list[PluginInfo]:
+    """Every distribution registering ``name``: more than one is a clash that ``curate validate`` reports."""
+    return list(_registered().get(name, []))
+
+
+def clash_message(name: str) -> str | None:
+    """Why ``name`` is ambiguous (two distributions register it), or None."""
+    infos = providers(name)
+    if len(infos) < 2:
+        return None
+    listed = " and ".join(f"{i.distribution} ({i.origin}: {i.entry_point.value})" for i in infos)
+    others = ", ".join(sorted({i.entry_point.dist.name for i in infos if i.origin != "built-in" and i.entry_point.dist}))
+    return (f"plugin name '{name}' is registered by {len(infos)} distributions: {listed}. Uninstall one "
+            f"(pip uninstall {others}) or have it register another name")
 
 
 def refresh() -> None:
     """Forget the cached entry points (after installing a plugin package in the same process)."""
-    _all.cache_clear()
+    _registered.cache_clear()
     importlib.invalidate_caches()
 
 

@@ -202,7 +202,7 @@ def finish_command(corpus_dir: str) -> None:
     if errors:
         raise click.ClickException(f"{pending['run_id']}/pipeline.yaml: " + "; ".join(errors))
     try:
-        result = run_pipeline(resolved, show_progress=False, echo=click.echo)
+        result = run_pipeline(resolved, show_progress=False, echo=click.echo, finishing=True)
     except RunError as exc:
         raise click.ClickException(str(exc)) from exc
     if result.summary:

@@ -2,12 +2,16 @@
 
 Layout (DESIGN.md §7)::
 
-    data/<run>/part-<rank>.jsonl.zst    output shards, written once under a temporary name then renamed
+    LOCK                               the run holding the corpus (host, pid, start): one writer at a time
+    data/<run>/part-<rank>.jsonl.zst    output shards of each published run
     excluded/<run>/<step>-<rank>.jsonl.zst   every dropped document with drop.reason and drop.step
     state/manifest.jsonl               input shards already consumed (path, size, sha256, run)
     state/pending.json                 the run in progress, so an interrupted run resumes with the same plan
-    state/index/<step>/                persistent indexes of stages (exact hashes, LSH buckets, n-grams)
-    runs/<run>/                        resolved pipeline, plugin versions, per-rank stats, logs, scratch work
+    state/rollback.json                a rollback in progress, finished by the next command that takes the lock
+    state/history.jsonl                rollbacks and other events, one JSON line each
+    state/index/<step>/                persistent indexes of stages (``curate.IndexStore``)
+    runs/<run>/                        resolved pipeline, lineage, plugin versions, per-rank stats, logs, scratch
+    runs/<run>/output/{data,excluded}/ a run's output until it is published (moved to data/ and excluded/)
 
 Paths may be local or any fsspec URL.
 """
@@ -15,7 +19,10 @@ Paths may be local or any fsspec URL.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import signal
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -89,9 +96,9 @@ class CorpusDir:
         if self.state_dir is None:
             raw = read_bytes(pointer)
             self.state_dir = raw.decode().strip() if raw else join(self.root, "state")
-        elif self.state_dir != join(self.root, "state"):
-            if (read_bytes(pointer) or b"").decode().strip() != self.state_dir:
-                atomic_write_bytes(pointer, self.state_dir.encode() + b"\n")
+        elif self.state_dir != join(self.root, "state") and \
+                (read_bytes(pointer) or b"").decode().strip() != self.state_dir:
+            atomic_write_bytes(pointer, self.state_dir.encode() + b"\n")
 
     # ---- paths -------------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -107,6 +114,13 @@ class CorpusDir:
 
     def work_dir(self, run_id: str) -> str:
         return self.path("runs", run_id, "work")
+
+    def staging(self, run_id: str, area: str) -> str:
+        """Where a run writes its ``data`` or ``excluded`` records until it is published."""
+        return self.path("runs", run_id, "output", area)
+
+    def lock_folders(self) -> list[str]:
+        return [self.root] + ([self.state_dir] if self.state_dir != join(self.root, "state") else [])
 
     # ---- runs --------------------------------------------------------------------------------------
     def list_runs(self) -> list[str]:
@@ -148,8 +162,49 @@ class CorpusDir:
         current = self.manifest()
         for entry in entries:
             current[entry["shard"]] = entry
-        payload = b"".join(orjson.dumps(e) + b"\n" for e in sorted(current.values(), key=lambda e: e["shard"]))
+        self._write_manifest(current)
+
+    def remove_from_manifest(self, run_id: str) -> int:
+        """Forget the shards a run consumed (or skipped as copies of what it consumed). Returns how many."""
+        current = self.manifest()
+        kept = {k: e for k, e in current.items() if e.get("run") != run_id and e.get("same_as_run") != run_id}
+        if len(kept) != len(current):
+            self._write_manifest(kept)
+        return len(current) - len(kept)
+
+    def _write_manifest(self, entries: dict[str, dict]) -> None:
+        payload = b"".join(orjson.dumps(e) + b"\n" for e in sorted(entries.values(), key=lambda e: e["shard"]))
         atomic_write_bytes(self.path("state", "manifest.jsonl"), payload)
+
+    # ---- run records -------------------------------------------------------------------------------
+    def summary(self, run_id: str) -> dict | None:
+        raw = read_bytes(join(self.run_dir(run_id), "summary.json"))
+        return orjson.loads(raw) if raw else None
+
+    def published_runs(self) -> list[str]:
+        """Runs that finished and were published (not failed, not pending), oldest first."""
+        return [r for r in self.list_runs() if (self.summary(r) or {}).get("status", "completed") == "completed"]
+
+    def append_history(self, event: dict) -> None:
+        path = self.path("state", "history.jsonl")
+        atomic_write_bytes(path, (read_bytes(path) or b"") + orjson.dumps({"at": time.time(), **event}) + b"\n")
+
+    def move_tree(self, source: str, target: str) -> bool:
+        """Move a folder if it is still at ``source`` (idempotent: a rerun after a crash finishes the move)."""
+        fs, src = filesystem(source)
+        _, dst = filesystem(target)
+        if not fs.exists(src):
+            return False
+        if fs.exists(dst):  # a crash during a non-atomic (object-storage) move: finish it file by file
+            for path in fs.find(src):
+                rel = posixpath.relpath(path, src)
+                if not fs.exists(posixpath.join(dst, rel)):
+                    fs.mv(path, posixpath.join(dst, rel))
+            fs.rm(src, recursive=True)
+            return True
+        fs.makedirs(posixpath.dirname(dst), exist_ok=True)
+        fs.mv(src, dst, recursive=True)
+        return True
 
     def pending(self) -> dict | None:
         raw = read_bytes(self.path("state", "pending.json"))
@@ -169,3 +224,39 @@ class CorpusDir:
         if fs.exists(p):
             fs.rm(p, recursive=True)
 
+
+
+def output_dir_problems(path: str, key: str = "output.dir") -> list[str]:
+    """Why ``path`` cannot hold a corpus (not a directory, not writable), checked before any work starts."""
+    fs, p = filesystem(path)
+    if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        return []  # object storage: permissions are only known when writing
+    probe = p
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe.rstrip("/")) or "/"
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        where = "is a file" if probe == p else f"cannot be created: {probe} is a file"
+        return [f"{key}: {path} {where}, not a directory"]
+    try:
+        handle, name = _probe_file(probe)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        what = "is not writable" if probe == p else f"cannot be created in {probe}"
+        return [f"{key}: {path} {what} ({exc.strerror})"]
+    return []
+
+
+def _probe_file(folder: str):
+    name = os.path.join(folder, f".curate-write-test-{uuid.uuid4().hex[:8]}")
+    return os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), name
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: ``CURATE_CRASH_AT=<name>`` kills this process here, as ``kill -9``
+    would. Costs one environment lookup; never set outside tests."""
+    if os.environ.get("CURATE_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

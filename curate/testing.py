@@ -76,15 +76,16 @@ def corpus_docs(corpus_dir, run_id: str | None = None) -> list[Document]:
     return [record_to_doc(r) for r in read_corpus(corpus_dir, run_id)]
 
 
-def run_pipeline_dict(pipeline: dict, workers: int = 1):
-    """Validate and run a pipeline given as a mapping; returns the ``RunResult``."""
+def run_pipeline_dict(pipeline: dict, workers: int = 1, echo=lambda m: None, **options):
+    """Validate and run a pipeline given as a mapping; returns the ``RunResult``. ``options``: the fields of
+    ``curate.run.RunOptions`` (``accept_changes=True``, ``backfill=True``, ``rebuild_index=("step",)``, ...)."""
     from curate.config import ConfigError, validate_pipeline
-    from curate.run import run_pipeline
+    from curate.run import RunOptions, run_pipeline
 
     resolved, errors = validate_pipeline(pipeline)
     if errors:
         raise ConfigError(errors)
-    return run_pipeline(resolved, workers=workers, show_progress=False, echo=lambda m: None)
+    return run_pipeline(resolved, workers=workers, show_progress=False, echo=echo, options=RunOptions(**options))
 
 
 def run_cli(*args: str, cwd: str | Path | None = None, check: bool = True, timeout: float = 600,

@@ -61,8 +61,9 @@ class MinhashDedup(Stage):
         verify: bool = Field(True, description="Check each candidate pair's exact Jaccard similarity of shingle "
                                                "sets (removes LSH false positives; stores shingle sets in the "
                                                "work and index directories).")
-        bucket_tasks: int = Field(1, ge=1, description="Tasks of the banding job (each owns every n-th band; "
-                                                       "raise it on a cluster, one task suffices locally).")
+        bucket_tasks: int = Field(1, ge=1, json_schema_extra={"affects_output": False},
+                                  description="Tasks of the banding job (each owns every n-th band; raise it on a "
+                                              "cluster, one task suffices locally).")
 
         @model_validator(mode="after")
         def _bands_fit(self):
@@ -77,6 +78,13 @@ class MinhashDedup(Stage):
         if p.bands is not None:
             return p.bands, p.rows
         return optimal_bands(p.threshold, p.num_perm, VERIFIED_FALSE_NEGATIVE_WEIGHT if p.verify else 0.5)
+
+    def index_settings(self) -> dict:
+        """What makes the index comparable across runs (the runner refuses a change unless it is rebuilt)."""
+        p = self.params
+        bands, rows = self.band_layout()
+        return {"level": p.level, "num_perm": p.num_perm, "ngram": p.ngram, "bands": bands, "rows": rows,
+                "seed": p.seed, "threshold": p.threshold, "verify": p.verify}
 
     def namespace(self) -> str:
         """Index entries are only comparable between runs with the same hashing parameters."""

@@ -88,7 +88,7 @@ def test_interrupted_run_refuses_a_different_pipeline(default_input, tmp_path, f
     pipeline["steps"][-1]["with"] = {"max_line_length": 10}
     path.write_text(yaml.safe_dump(pipeline))
     proc = run_cli("run", path, env=env, check=False)
-    assert proc.returncode == 1 and "was interrupted and used a different pipeline" in proc.stderr
+    assert proc.returncode == 3 and "was interrupted and used a different pipeline" in proc.stderr
     assert run_cli("run", path, "--restart", env=env).returncode == 0
 
 

@@ -117,7 +117,7 @@ def test_slurm_job_scripts_and_dependencies(fake_slurm, tmp_path):
 def test_slurm_options_are_validated_with_their_yaml_path(tmp_path):
     proc = run_cli("validate", YAML, "--set", "executor={kind: slurm, partition: cpu, time: 'two hours', "
                    "sbatch_args: {'--account': x}, gpus: {quality_llm: 1}}", cwd=REPO, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "executor.time: String should match pattern" in proc.stderr
     assert "executor.sbatch_args: Value error, sbatch option '--account'" in proc.stderr
     assert "executor.gpus.quality_llm: no step has the id 'quality_llm'" in proc.stderr
