@@ -87,7 +87,8 @@ def validate(pipeline, overrides, output):
     """Check PIPELINE without running it; report every problem at once with its YAML path."""
     resolved = _validated(pipeline, overrides, output, "")
     steps = ", ".join(s.step_id for s in resolved.steps)
-    console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'})")
+    warned = f"; {len(resolved.warnings)} warning(s)" if resolved.warnings else ""
+    console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'}{warned})")
 
 
 def _validated(pipeline, overrides, output, consequence: str):
@@ -103,6 +104,8 @@ def _validated(pipeline, overrides, output, consequence: str):
         for error in errors:
             err_console.print(f"  {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_INVALID)
+    for warning in resolved.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, style="yellow")
     return resolved
 
 

@@ -257,6 +257,8 @@ class ResolvedPipeline:
     inputs: list[ResolvedStep] = field(default_factory=list)
     steps: list[ResolvedStep] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
+    #: problems the run handles itself (``Plugin.warnings``): reported by validate, not fatal
+    warnings: list[str] = field(default_factory=list)
 
 
 def _resolve(spec, yaml_path: str, name: str, errors: list[str], want_source: bool):
@@ -325,8 +327,9 @@ def validate_pipeline(raw: dict, run_checks: bool = True) -> tuple[ResolvedPipel
         errors.append("executor.kind: module 'ray' is not installed: pip install 'curate[ray]'")
     if run_checks and not errors:
         for step in resolved.inputs + resolved.steps:
-            for problem in step.cls(step.params).check():
-                errors.append(f"{step.yaml_path}.with: {problem}")
+            plugin = step.cls(step.params)
+            errors += [f"{step.yaml_path}.with: {problem}" for problem in plugin.check()]
+            resolved.warnings += [f"{step.yaml_path}.with: {problem}" for problem in plugin.warnings()]
     return (resolved if not errors else None), errors
 
 

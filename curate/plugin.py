@@ -105,6 +105,11 @@ class Plugin:
         """
         return []
 
+    def warnings(self) -> list[str]:
+        """Problems ``curate validate`` reports without failing: the run handles them itself (e.g. a corrupt
+        input file becomes one excluded record). Runs in the driver."""
+        return []
+
     def setup(self) -> None:
         """Load heavy state. Runs once per worker before the first document."""
 

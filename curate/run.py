@@ -286,8 +286,8 @@ def _decide(resolved, corpus: CorpusDir, new: Lineage, options: RunOptions, done
     lineages = {r: recorded_lineage(corpus, r) for r in published}
     same = [r for r in published if lineages[r] and lineages[r].pipeline == new.pipeline]
     others = sorted({lineage.pipeline for lineage in lineages.values() if lineage} - {new.pipeline})
-    if not same and others and not options.allow_other_pipeline:
-        return _Decision(refusal=_other_pipeline_message(corpus, new, others, published))
+    if not same and others and not options.allow_other_pipeline:  # refused even with no new shard to read
+        raise PipelineRefused(_other_pipeline_message(corpus, new, others, published))
     unknown = set(options.rebuild_index) - {s.step_id for s in resolved.steps}
     if unknown:
         raise UsageError(f"--rebuild-index {', '.join(sorted(unknown))}: no such step id (step ids: "

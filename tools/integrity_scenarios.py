@@ -122,8 +122,10 @@ class Runner:
 def message(proc) -> str:
     """The first line that says something: an error line, else the last line of stderr."""
     lines = [line.strip() for line in (proc.stderr or "").splitlines() if line.strip()]
-    for line in lines:
-        if line.startswith(("error", "Error", "Traceback")) or "problem" in line:
+    for i, line in enumerate(lines):
+        if "problem(s)" in line and i + 1 < len(lines):
+            return _cut(lines[i + 1])
+        if line.startswith(("error", "Error", "Traceback")):
             return _cut(line if not line.startswith("Traceback") else lines[-1])
     return _cut(lines[-1]) if lines else ""
 

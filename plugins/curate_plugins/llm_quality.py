@@ -95,4 +95,41 @@ def backend_problems(config) -> list[str]:
     if config.kind == "transformers" and not Path(config.model).is_dir():
         problems.append(f"with.backend.model: {config.model!r} is not a local model directory (the transformers "
                         f"backend never downloads)")
+    if config.kind == "openai" and not problems:
+        problems += server_problems(config)
     return problems
+
+
+#: seconds the preflight waits for the server (``curate validate`` and the start of ``curate run``)
+PREFLIGHT_TIMEOUT = 3.0
+
+
+def server_problems(config) -> list[str]:
+    """A fast preflight of an OpenAI-compatible server: it must answer ``GET {base_url}/models`` within
+    PREFLIGHT_TIMEOUT seconds, accept the API key, and (when it lists its models) serve ``model``. (Moves to
+    ``curate_plugins.lib.llm.preflight`` with the LLM layer.)"""
+    import os
+
+    import httpx
+
+    key = os.environ.get(config.api_key_env)
+    url = config.base_url.rstrip("/") + "/models"
+    try:
+        response = httpx.get(url, timeout=PREFLIGHT_TIMEOUT, headers={"Authorization": f"Bearer {key}"} if key else {})
+    except httpx.HTTPError as exc:
+        return [f"with.backend.base_url: no LLM server answers at {config.base_url} ({type(exc).__name__}: {exc}); "
+                "start one (e.g. `vllm serve MODEL`) or point base_url at it"]
+    if response.status_code in (401, 403):
+        return [f"with.backend.base_url: the server at {config.base_url} refuses the API key (HTTP "
+                f"{response.status_code}); set ${config.api_key_env}"]
+    if response.status_code == 404:
+        return [f"with.backend.base_url: {url} is not found (HTTP 404): no OpenAI-compatible server there "
+                "(base_url ends with /v1, e.g. http://127.0.0.1:8000/v1)"]
+    try:
+        served = [m.get("id") for m in response.json().get("data", [])] if response.status_code == 200 else []
+    except (ValueError, AttributeError):
+        served = []
+    if served and config.model not in served:
+        return [f"with.backend.model: the server at {config.base_url} does not serve {config.model!r} (it serves "
+                f"{', '.join(map(str, served[:10]))})"]
+    return []
