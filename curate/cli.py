@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from curate import registry
 from curate.config import ConfigError, PipelineSpec, apply_override, load_yaml, validate_pipeline
@@ -244,8 +245,8 @@ def plugins_list():
             except registry.PluginError as exc:
                 kind, summary = "broken", str(exc)
             if clash:
-                kind, summary = f"{kind}, CLASH", f"{summary} [two distributions register '{name}']"
-            table.add_row(name, kind, info.origin, summary)
+                kind, summary = f"{kind}, CLASH", f"{summary} (two distributions register '{name}')"
+            table.add_row(name, kind, info.origin, Text(summary))
     console.print(table)
 
 

@@ -81,6 +81,25 @@ def publish(corpus: CorpusDir, pending: dict, index_history: int = DEFAULT_INDEX
     collect_garbage(corpus, index_history)
 
 
+def remove_temporary_files(corpus: CorpusDir) -> None:
+    """Files a killed writer left half-written under ``state/`` (``<name>.tmp-<id>``). Only the lock holder
+    writes there, so under the lock every such file is garbage."""
+    fs, root = filesystem(corpus.path("state"))
+    if fs.exists(root):
+        for path in fs.find(root):
+            if ".tmp-" in posixpath.basename(path):
+                fs.rm(path)
+
+
+def tidy(corpus: CorpusDir, index_history: int = DEFAULT_INDEX_HISTORY) -> None:
+    """Finish the clean-up a killed publication left undone: scratch folders of published runs, unreferenced
+    index parts. Run under the lock when no run is pending."""
+    for run_id in corpus.published_runs()[-3:]:
+        for sub in ("work", "progress", "output"):
+            corpus.remove_tree(corpus.path("runs", run_id, sub))
+    collect_garbage(corpus, index_history)
+
+
 def collect_garbage(corpus: CorpusDir, index_history: int = DEFAULT_INDEX_HISTORY) -> None:
     """Drop index parts no retained snapshot names (the last ``index_history`` runs can be rolled back)."""
     for store in stores(corpus):
@@ -134,7 +153,9 @@ def rollback(corpus: CorpusDir, run_id: str | None = None, index_history: int = 
 
 
 def finish_interrupted_rollback(corpus: CorpusDir, index_history: int = DEFAULT_INDEX_HISTORY) -> str | None:
-    """Finish a rollback that was killed half-way. Returns its run id, or None when there was none."""
+    """Finish a rollback that was killed half-way. Returns its run id, or None when there was none. Also
+    removes what killed writers left half-written: call it first, under the lock."""
+    remove_temporary_files(corpus)
     raw = read_bytes(_journal(corpus))
     if not raw:
         return None

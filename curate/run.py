@@ -220,6 +220,8 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
         echo(f"discarding interrupted {pending['run_id']}")
         history.abandon(corpus, pending["run_id"], keep_records=False)
         pending = None
+    if pending is None:
+        history.tidy(corpus, _index_history(resolved.spec))
     earlier: list[dict] = []
     done_rebuilds: set[str] = set()
     while True:

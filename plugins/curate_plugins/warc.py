@@ -167,7 +167,7 @@ class WarcProbe:
         if data[block_end:block_end + 4] != b"\r\n\r\n":
             if not self.gzipped:
                 next_offset = self._next_plain_record(offset + end + 4)
-            held = max(len(data) - end - 4, 0)
+            held = max(len(data) - end - 4 - (4 if data.endswith(b"\r\n\r\n") else 0), 0)
             limit = "the end of its gzip member" if self.gzipped else "the next record or the end"
             return next_offset, ("bad_warc_record", f"Content-Length {length} runs past the record's block "
                                  f"({min(held, length)} bytes follow its header before {limit})"), False
