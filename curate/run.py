@@ -177,7 +177,8 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
         recovered = history.finish_interrupted_rollback(corpus, _index_history(spec))
         if recovered:
             echo(f"finished the interrupted rollback of {recovered}")
-        result = _run_locked(resolved, corpus, workers, restart, show_progress, echo, options or RunOptions())
+        result = _run_locked(resolved, corpus, workers, restart, show_progress, echo, options or RunOptions(),
+                             finishing)
         if result.status == "submitted":
             from curate.slurm import recorded_job_ids
 
@@ -213,7 +214,8 @@ def _index_history(spec) -> int:
     return getattr(spec.state, "index_history", history.DEFAULT_INDEX_HISTORY)
 
 
-def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, echo, options: RunOptions) -> RunResult:
+def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, echo, options: RunOptions,
+                finishing: bool = False) -> RunResult:
     fingerprint = pipeline_fingerprint(resolved)
     pending = corpus.pending()
     if pending and restart:
@@ -236,8 +238,8 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
         else:
             echo(f"resuming interrupted {pending['run_id']} ({len(pending['shards'])} shards)")
         result = _execute(_derived(resolved, pending), corpus, pending, workers, show_progress, echo)
-        if result.status == "submitted" or pending.get("kind", "run") == "run":
-            result.earlier = earlier
+        if result.status == "submitted" or pending.get("kind", "run") == "run" or finishing:
+            result.earlier = earlier  # `curate finish` records one run; the next `curate run` goes on
             return result
         earlier.append(result.summary)
         done_rebuilds.update(pending.get("rebuild", []))
