@@ -103,8 +103,8 @@ def lineage_of(resolved, kind: str = "run") -> Lineage:
     for step in resolved.steps:
         plugin = step.cls(step.params)
         settings = plugin.index_settings() if hasattr(plugin, "index_settings") else None
-        steps.append(StepLineage(step.yaml_path, step.step_id, step.spec.uses, step.cls.kind, output_params(step.params),
-                                 _plugin_label(step.spec.uses), settings))
+        steps.append(StepLineage(step.yaml_path, step.step_id, step.spec.uses, step.cls.kind,
+                                 output_params(step.params), _plugin_label(step.spec.uses), settings))
     output = {"format": spec.output.format, "keep_excluded": spec.output.keep_excluded}
     return Lineage(spec.name, output, inputs, steps, kind)
 

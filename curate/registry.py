@@ -91,7 +91,8 @@ def clash_message(name: str) -> str | None:
     if len(infos) < 2:
         return None
     listed = " and ".join(f"{i.distribution} ({i.origin}: {i.entry_point.value})" for i in infos)
-    others = ", ".join(sorted({i.entry_point.dist.name for i in infos if i.origin != "built-in" and i.entry_point.dist}))
+    others = ", ".join(sorted({i.entry_point.dist.name for i in infos
+                               if i.origin != "built-in" and i.entry_point.dist}))
     return (f"plugin name '{name}' is registered by {len(infos)} distributions: {listed}. Uninstall one "
             f"(pip uninstall {others}) or have it register another name")
 

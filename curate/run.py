@@ -337,11 +337,11 @@ def _stale_indexes(corpus: CorpusDir, new: Lineage, old: Lineage | None, publish
         committed = store.current()
         before = committed.settings if committed is not None and committed.settings else None
         if before is None:
-            recorded = next((lin.step(step.id) for r in reversed(published) if (lin := lineages[r]) and lin.step(step.id)
-                             and lin.step(step.id).index is not None), None)
-            before = recorded.index if recorded else None
+            recorded = [lin.step(step.id) for r in reversed(published) if (lin := lineages[r]) and lin.step(step.id)]
+            before = next((s.index for s in recorded if s.index is not None), None)
         if before is not None and before != step.index:
-            diff = ", ".join(f"{k}: {before.get(k)} -> {step.index.get(k)}" for k in sorted(set(before) | set(step.index))
+            keys = sorted(set(before) | set(step.index))
+            diff = ", ".join(f"{k}: {before.get(k)} -> {step.index.get(k)}" for k in keys
                              if before.get(k) != step.index.get(k))
             stale[step.id] = f"index settings changed ({diff})"
         elif before is None and old is not None and old.step(step.id) is not None and _has_legacy_files(store):
@@ -409,7 +409,8 @@ def _start(resolved, corpus: CorpusDir, new: Lineage, record: dict) -> dict:
     pending = {"run_id": run_id, "pipeline_sha256": new.fingerprint, "started": time.time(), **record}
     lineage = replace(new, kind=kind, notes=list(record.get("notes", [])))
     run_dir = corpus.run_dir(run_id)
-    atomic_write_bytes(f"{run_dir}/pipeline.yaml", yaml.safe_dump(resolved_yaml_dict(resolved), sort_keys=False).encode())
+    atomic_write_bytes(f"{run_dir}/pipeline.yaml",
+                       yaml.safe_dump(resolved_yaml_dict(resolved), sort_keys=False).encode())
     atomic_write_bytes(f"{run_dir}/plugins.json", orjson.dumps(plugin_versions(resolved), option=orjson.OPT_INDENT_2))
     write_lineage(corpus, run_id, lineage)
     corpus.set_pending(pending)

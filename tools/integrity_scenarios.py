@@ -253,8 +253,9 @@ def scenario_6a_bad_bundles(r: Runner, bundle: Path | None) -> str:
     broken_bundles(bundle, folder)
     shutil.copy(bundle, folder / bundle.name)
     out = r.work / "s6a-out"
-    path = r.pipeline("s6a", {"name": "repos", "inputs": [{"source": "git_repos", "with": {"paths": [str(folder / "*")]}}],
-                              "output": {"dir": str(out)}, "executor": {"kind": "local", "workers": 1}, "steps": []})
+    source = {"source": "git_repos", "with": {"paths": [str(folder / "*")]}}
+    path = r.pipeline("s6a", {"name": "repos", "inputs": [source], "output": {"dir": str(out)},
+                              "executor": {"kind": "local", "workers": 1}, "steps": []})
     validate = r.curate("validate", path)
     proc = r.curate("run", path, "--no-progress")
     bad = drops(out, "unreadable_repository")
@@ -273,7 +274,8 @@ def scenario_6b_bad_warc(r: Runner) -> str:
         for rec in read_jsonl_zst(p):
             key = f"{rec['metadata']['drop.reason']}@{rec['metadata'].get('reject.location', '').rsplit('@', 1)[-1]}"
             reasons[key] = reasons.get(key, 0) + 1
-    return f"exit {proc.returncode}; {len(kept(out))} of 27 pages read; excluded: {reasons} (broken record at @{offset})"
+    return (f"exit {proc.returncode}; {len(kept(out))} of 27 pages read; excluded: {reasons} "
+            f"(broken record at @{offset})")
 
 
 def scenario_7_messages(r: Runner, clash: Path) -> list[tuple[str, str]]:
@@ -312,8 +314,8 @@ def scenario_7_messages(r: Runner, clash: Path) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--code", type=Path, default=None, help="checkout of curate to run (default: installed)")
-    parser.add_argument("--bundle", type=Path, default=REPO / "tests" / "data" / "repos" / "pallets__itsdangerous.bundle",
-                        help="a real git bundle for scenario 6a")
+    parser.add_argument("--bundle", type=Path, help="a real git bundle for scenario 6a",
+                        default=REPO / "tests" / "data" / "repos" / "pallets__itsdangerous.bundle")
     parser.add_argument("--only", default="", help="comma-separated scenario numbers, e.g. 1,4")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="curate-scenarios-") as tmp:

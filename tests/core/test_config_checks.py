@@ -31,9 +31,10 @@ def clash_env(tmp_path_factory, repo_root):
 
 
 def _pipeline(default_input, out, steps=None) -> dict:
-    return {"name": "gh", "inputs": [{"source": "jsonl", "with": {"paths": [str(default_input / "spf13__pflag.jsonl.zst")]}}],
-            "output": {"dir": str(out)},
-            "steps": steps or [{"uses": "language_from_extension"}, {"uses": "code_heuristics"}, {"uses": "exact_dedup"}]}
+    paths = [str(default_input / "spf13__pflag.jsonl.zst")]
+    steps = steps or [{"uses": "language_from_extension"}, {"uses": "code_heuristics"}, {"uses": "exact_dedup"}]
+    return {"name": "gh", "inputs": [{"source": "jsonl", "with": {"paths": paths}}], "output": {"dir": str(out)},
+            "steps": steps}
 
 
 def _write(folder: Path, data: dict) -> Path:

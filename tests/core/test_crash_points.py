@@ -10,6 +10,7 @@ second of startup.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -95,10 +96,8 @@ def _killed_child(action, point) -> int:
             os._exit(code)
     if not isinstance(point, str):
         time.sleep(point)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     _, status = os.waitpid(pid, 0)
     return os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
 
