@@ -20,7 +20,7 @@ import yaml
 from curate import history, registry
 from curate.config import ResolvedPipeline, ResolvedStep
 from curate.executors import jobs_in_flight, make_executors
-from curate.lineage import Lineage, compare, lineage_of, recorded_lineage, write_lineage
+from curate.lineage import Lineage, compare, lineage_of, lineage_path, recorded_lineage, write_lineage
 from curate.lock import CorpusBusy, CorpusLocks, default_alive, this_owner
 from curate.planner import Plan, ShardAssignment, build_plan
 from curate.state import (
@@ -30,6 +30,7 @@ from curate.state import (
     filesystem,
     output_dir_problems,
     quick_fingerprint,
+    read_bytes,
 )
 from curate.stepstats import merge_step_stats
 
@@ -237,6 +238,8 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
                                   "discard it.")
         else:
             echo(f"resuming interrupted {pending['run_id']} ({len(pending['shards'])} shards)")
+            if read_bytes(lineage_path(corpus, pending["run_id"])) is None:
+                _write_run_records(resolved, corpus, pending)
         result = _execute(_derived(resolved, pending), corpus, pending, workers, show_progress, echo)
         if result.status == "submitted" or pending.get("kind", "run") == "run" or finishing:
             result.earlier = earlier  # `curate finish` records one run; the next `curate run` goes on
@@ -407,14 +410,21 @@ def _start(resolved, corpus: CorpusDir, new: Lineage, record: dict) -> dict:
         if kind == "rebuild" and all(not _reads_run(resolved, s) for s in record["steps"]):
             record["shards"] = []  # its barrier builds the index from reference data only
     pending = {"run_id": run_id, "pipeline_sha256": new.fingerprint, "started": time.time(), **record}
-    lineage = replace(new, kind=kind, notes=list(record.get("notes", [])))
-    run_dir = corpus.run_dir(run_id)
+    corpus.set_pending(pending)  # first: a run exists once it is pending (a kill before leaves nothing)
+    _write_run_records(resolved, corpus, pending, new)
+    return pending
+
+
+def _write_run_records(resolved, corpus: CorpusDir, pending: dict, new: Lineage | None = None) -> None:
+    """``runs/<run>/``: the resolved pipeline, plugin versions and lineage (written again on resume if a kill
+    left them unwritten)."""
+    run_dir = corpus.run_dir(pending["run_id"])
+    lineage = replace(new or lineage_of(resolved), kind=pending.get("kind", "run"),
+                      notes=list(pending.get("notes", [])))
     atomic_write_bytes(f"{run_dir}/pipeline.yaml",
                        yaml.safe_dump(resolved_yaml_dict(resolved), sort_keys=False).encode())
     atomic_write_bytes(f"{run_dir}/plugins.json", orjson.dumps(plugin_versions(resolved), option=orjson.OPT_INDENT_2))
-    write_lineage(corpus, run_id, lineage)
-    corpus.set_pending(pending)
-    return pending
+    write_lineage(corpus, pending["run_id"], lineage)
 
 
 def _has_data(corpus: CorpusDir, run_id: str) -> bool:
