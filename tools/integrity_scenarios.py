@@ -184,9 +184,16 @@ def scenario_2_step_added(r: Runner) -> str:
     path = r.pipeline("s2", jsonl_pipeline("gh", [str(shards / "*.jsonl.zst")], out,
                                            steps + [{"uses": "code_heuristics", "with": {"max_line_length": 80}}]))
     proc = r.curate("run", path, "--no-progress")
-    old_long = sum(1 for rec in kept(out) if rec["id"].startswith("spf13/")
-                   and max(map(len, rec["text"].splitlines() or [""])) > 80)
-    return f"exit {proc.returncode}; old output never filtered by the new step: {old_long} docs; {message(proc)}"
+    result = f"exit {proc.returncode}; {_long_old(out)} old docs not filtered by the new step; {message(proc)}"
+    if proc.returncode != 0:
+        backfill = r.curate("run", path, "--no-progress", "--backfill")
+        result += f" | with --backfill: exit {backfill.returncode}, {_long_old(out)} old docs not filtered"
+    return result
+
+
+def _long_old(out: Path) -> int:
+    return sum(1 for rec in kept(out) if rec["id"].startswith("spf13/")
+               and max(map(len, rec["text"].splitlines() or [""])) > 80)
 
 
 def scenario_3_other_pipeline(r: Runner) -> str:
@@ -194,6 +201,7 @@ def scenario_3_other_pipeline(r: Runner) -> str:
     a = r.pipeline("s3a", jsonl_pipeline("gh", [str(GITHUB / "*.jsonl.zst")], out,
                                          [{"uses": "language_from_extension"}]))
     r.curate("run", a, "--no-progress")
+    own = len(kept(out)) - len({x["text"] for x in kept(out)})  # duplicates within the input itself (no dedup)
     copy = r.work / "s3-copy"
     shutil.copytree(GITHUB, copy)
     b = r.pipeline("s3b", jsonl_pipeline("other", [str(copy / "*.jsonl.zst")], out, [{"uses": "code_heuristics"}]))
@@ -204,8 +212,8 @@ def scenario_3_other_pipeline(r: Runner) -> str:
         forced = f" | with --allow-other-pipeline: exit {forced.returncode}, {message(forced)}"
     records = kept(out)
     texts, ids = [x["text"] for x in records], [x["id"] for x in records]
-    return (f"exit {proc.returncode}; {len(texts) - len(set(texts))} duplicate texts, {len(ids) - len(set(ids))} "
-            f"duplicate ids in data/; {message(proc)}{forced}")
+    return (f"exit {proc.returncode}; {len(texts) - len(set(texts)) - own} duplicate texts (beyond the input's own "
+            f"{own}), {len(ids) - len(set(ids))} duplicate ids in data/; {message(proc)}{forced}")
 
 
 def scenario_4_two_runs(r: Runner, faulty: Path) -> str:
@@ -239,7 +247,7 @@ def scenario_5_plugin_raises(r: Runner, faulty: Path) -> str:
                                            [{"uses": "raise_on", "with": {"needle": "e", "fixed": str(fixed)}}]))
     env = {"PYTHONPATH": os.pathsep.join([r.env["PYTHONPATH"], str(faulty)])}
     proc = r.curate("run", path, "--no-progress", env=env)
-    errors = drops(out, "error:")
+    errors = drops(out, "error:") + drops(out / "runs" / "run-0001" / "output", "error:")
     fixed.write_text("fixed")
     again = r.curate("run", path, "--no-progress", env=env)
     return (f"exit {proc.returncode}; {errors} of 727 excluded as error:RuntimeError; {message(proc)} | after the "
