@@ -65,15 +65,19 @@ def _install_hint(module: str) -> str:
 def _registered() -> dict[str, list[PluginInfo]]:
     """Every entry point per name (one per distribution; a distribution seen twice on the path counts once)."""
     found: dict[str, list[PluginInfo]] = {}
-    seen = set()
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        dist = ep.dist.name if ep.dist else None
-        if (ep.name, dist, ep.value) not in seen:
-            seen.add((ep.name, dist, ep.value))
-            found.setdefault(ep.name, []).append(PluginInfo(ep.name, ep))
+        same = found.get(ep.name, [])
+        if any(i.entry_point.value == ep.value and _dist_name(i.entry_point) == _dist_name(ep) for i in same):
+            continue  # one distribution seen twice on the path
+        found.setdefault(ep.name, []).append(PluginInfo(ep.name, ep))
     for infos in found.values():
-        infos.sort(key=lambda i: i.origin != "built-in")  # the built-in first
+        if len(infos) > 1:  # a clash (reported by validate): the built-in first
+            infos.sort(key=lambda i: i.origin != "built-in")
     return found
+
+
+def _dist_name(ep: EntryPoint) -> str | None:
+    return ep.dist.name if ep.dist else None
 
 
 def _all() -> dict[str, PluginInfo]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 import orjson
@@ -15,30 +14,21 @@ import yaml
 from curate.testing import read_corpus, read_excluded, run_cli, run_pipeline_dict
 
 
-@pytest.fixture(scope="module")
-def faulty_site(tmp_path_factory, repo_root):
-    """The test-only plugins (raise_on, wait_at, kill_once), pip-installed into a private directory."""
-    target = tmp_path_factory.mktemp("faulty")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(repo_root / "tests/fixtures/faulty_plugin")], check=True)
-    return target
-
-
 @pytest.fixture
-def faulty(faulty_site):
+def faulty(faulty_plugin_path):
     """Environment of a `curate` subprocess that sees the test-only plugins."""
-    return {"PYTHONPATH": os.pathsep.join([str(faulty_site), os.environ.get("PYTHONPATH", "")])}
+    return {"PYTHONPATH": os.pathsep.join([str(faulty_plugin_path), os.environ.get("PYTHONPATH", "")])}
 
 
 @pytest.fixture
-def faulty_here(faulty_site):
+def faulty_here(faulty_plugin_path):
     """The test-only plugins importable in this process."""
     from curate import registry
 
-    sys.path.insert(0, str(faulty_site))
+    sys.path.insert(0, str(faulty_plugin_path))
     registry.refresh()
     yield
-    sys.path.remove(str(faulty_site))
+    sys.path.remove(str(faulty_plugin_path))
     registry.refresh()
 
 

@@ -17,14 +17,6 @@ from curate.lock import CorpusBusy, Lock, this_owner
 from curate.testing import read_corpus, run_cli, run_pipeline_dict
 
 
-@pytest.fixture(scope="module")
-def faulty_path(tmp_path_factory, repo_root):
-    target = tmp_path_factory.mktemp("faulty")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(repo_root / "tests/fixtures/faulty_plugin")], check=True)
-    return target
-
-
 def _pipeline(default_input, out, steps) -> dict:
     return {"name": "gh", "inputs": [{"source": "jsonl", "with": {"paths": [str(default_input / "*.jsonl.zst")]}}],
             "output": {"dir": str(out)}, "executor": {"kind": "local", "workers": 1},
@@ -38,13 +30,13 @@ def _wait_for(path, seconds: float = 120) -> None:
         time.sleep(0.05)
 
 
-def test_a_second_run_fails_at_once_while_the_first_holds_the_corpus(default_input, tmp_path, faulty_path):
+def test_a_second_run_fails_at_once_while_the_first_holds_the_corpus(default_input, tmp_path, faulty_plugin_path):
     out, started, release = tmp_path / "out", tmp_path / "started", tmp_path / "release"
     wait = {"uses": "wait_at", "with": {"doc_id": "spf13/pflag:flag.go", "started": str(started),
                                         "release": str(release)}}
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(_pipeline(default_input, out, [wait])))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(faulty_path), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(faulty_plugin_path), os.environ.get("PYTHONPATH", "")])}
     first = subprocess.Popen([sys.executable, "-m", "curate.cli", "run", str(path), "--no-progress"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -42,15 +40,6 @@ def test_every_input_document_is_in_output_or_excluded(default_input, tmp_path):
     rows = {s["step_id"]: s for s in result.summary["steps"]}
     assert rows["code_heuristics"]["docs_in"] - rows["code_heuristics"]["docs_out"] == \
         sum(d[0] for d in rows["code_heuristics"]["drops"].values())
-
-
-@pytest.fixture(scope="module")
-def faulty_plugin_path(tmp_path_factory, repo_root):
-    """The test-only `kill_once` plugin package, pip-installed into a private target directory."""
-    target = tmp_path_factory.mktemp("faulty")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(repo_root / "tests/fixtures/faulty_plugin")], check=True)
-    return target
 
 
 def test_kill_half_way_then_rerun_gives_identical_output(default_input, tmp_path, faulty_plugin_path):
