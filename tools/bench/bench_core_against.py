@@ -6,7 +6,8 @@ Usage:
     python tools/bench/bench_core_against.py --against /path/to/other/checkout [--corpus DIR] [--repeat 3]
 
 Each run is a fresh subprocess whose PYTHONPATH puts that checkout's ``curate`` and ``curate_plugins`` first;
-the time measured is ``run_pipeline`` only (imports excluded). Best of ``--repeat``.
+the time measured is ``run_pipeline`` only (imports excluded). Best of ``--repeat``; the two alternate which
+goes first. ``--against`` this very checkout measures the noise floor of the ratio.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def main() -> None:
     mb = sum(f.stat().st_size for f in corpus.glob("*.jsonl")) / 1e6
     checkouts = {"this checkout": REPO, f"other ({args.against})": args.against.resolve()}
     best, outputs = {name: float("inf") for name in checkouts}, {}
-    for _ in range(args.repeat):
-        for name, checkout in checkouts.items():  # interleaved: load changes hit both alike
+    for round_ in range(args.repeat):
+        order = list(checkouts.items())
+        for name, checkout in order if round_ % 2 == 0 else order[::-1]:  # interleaved, alternating who goes first
             result = timed_run(checkout, corpus)
             best[name] = min(best[name], result["seconds"])
             outputs[name] = result["docs_out"]
