@@ -15,6 +15,7 @@ import orjson
 import yaml
 
 from curate import registry
+from curate.card import publish_card
 from curate.config import ResolvedPipeline
 from curate.executors import jobs_in_flight, make_executors
 from curate.planner import Plan, ShardAssignment, build_plan
@@ -178,6 +179,7 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
         return RunResult(run_id, "submitted")
     _check_complete(plan, corpus, run_id)
     summary = _finish(resolved, corpus, pending, plan, time.time() - started)
+    publish_card(corpus.root, echo)
     return RunResult(run_id, "completed", summary)
 
 
