@@ -119,7 +119,7 @@ def _scores_section(facts: dict) -> str:
                         "<code>fasttext_classifier</code> writes <code>web.code_score</code>) to see its "
                         "distribution here.</p>")
     parts = []
-    for key in sorted(set(kept) | set(dropped)):
+    for key in sorted(set(kept) | set(dropped), key=lambda k: (k != "quality.score", k)):
         k, d = kept.get(key), dropped.get(key)
         stats = [e for e in (k, d) if e]
         low, high = min(e["min"] for e in stats), max(e["max"] for e in stats)
@@ -219,6 +219,7 @@ def _two_barh(labels: list[str], docs: list[int], nbytes: list[int]) -> str:
         ax.bar_label(ax.containers[0], labels=[text(v) for v in values], padding=3, fontsize=8, color=INK)
         ax.margins(x=0.18)
     a.xaxis.set_major_locator(_integer_locator())
+    b.xaxis.set_major_locator(_few_ticks())
     b.xaxis.set_major_formatter(_bytes_formatter())
     return _svg(fig)
 
@@ -286,6 +287,12 @@ def _integer_locator():
     from matplotlib.ticker import MaxNLocator
 
     return MaxNLocator(integer=True)
+
+
+def _few_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(nbins=4)
 
 
 # ---- HTML helpers -------------------------------------------------------------------------------------------
