@@ -7,6 +7,7 @@ import importlib.util
 import json
 import pickle
 import shutil
+import subprocess
 
 import orjson
 import pytest
@@ -177,3 +178,19 @@ def test_shipped_pipeline_runs_on_its_default_input(repo_root, tmp_path):
     kept = read_corpus(tmp_path / "out")
     assert len(kept) >= 20  # 26 of the 27 Debian documentation pages are code pages
     assert all(r["metadata"]["web.code_blocks"] >= 1 or r["metadata"]["web.code_score"] >= 0.05 for r in kept)
+
+
+def test_training_never_overwrites_tracked_files_unless_asked(labelled, tmp_path):
+    repo = tmp_path / "checkout"
+    target = repo / "models" / "web-code"
+    target.mkdir(parents=True)
+    (target / "model.ftz").write_bytes(b"shipped model")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q"], ["add", "models"], ["commit", "-qm", "ship the model"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    proc = run_cli("train", "fasttext", "--input", labelled[0], "-o", target, *SMALL, check=False)
+    assert proc.returncode != 0 and "holds files tracked by git (model.ftz)" in proc.stderr
+    assert "--overwrite-tracked" in proc.stderr and (target / "model.ftz").read_bytes() == b"shipped model"
+    run_cli("train", "fasttext", "--input", labelled[0], "-o", target, *SMALL, "--quantize", "1000",
+            "--overwrite-tracked")
+    assert (target / "model.ftz").read_bytes() != b"shipped model" and (target / "report.md").is_file()
