@@ -66,7 +66,22 @@ def _trim_and_save(raw: Path, png: Path, margin: int = 24) -> None:
     box = ImageChops.difference(image, background).getbbox()
     if box:
         image = image.crop((0, 0, image.width, min(image.height, box[3] + margin)))
+    _save_small(image, png)
+
+
+def _save_small(image, png: Path) -> None:
+    from PIL import Image
+
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(png, optimize=True)
+
+
+def save_top(png: Path, top: Path, height: int) -> Path:
+    """The first ``height`` pixels of a screenshot (the README shows the top of the page, linking the whole)."""
+    from PIL import Image
+
+    image = Image.open(png).convert("RGB")
+    _save_small(image.crop((0, 0, image.width, min(height, image.height))), top)
+    return top
 
 
 @contextmanager
@@ -122,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "report.png"), help="PNG to write (docs/report.png)")
     parser.add_argument("--html", default=None, help="also keep the HTML page here")
     parser.add_argument("--width", type=int, default=1100)
+    parser.add_argument("--top", type=int, default=1480, help="also write the page's first TOP pixels to "
+                                                              "OUT with a -top suffix (0: no)")
     args = parser.parse_args(argv)
     from curate.report import corpus_facts
     from curate.report_html import write_html
@@ -138,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     print(f"{png} ({png.stat().st_size / 1e3:.0f} KB)")
+    if args.top:
+        top = save_top(png, png.with_name(f"{png.stem}-top{png.suffix}"), args.top)
+        print(f"{top} ({top.stat().st_size / 1e3:.0f} KB)")
     return 0
 
 
