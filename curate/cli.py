@@ -195,12 +195,13 @@ def plugins_show(name):
 @click.option("--card", is_flag=True, help="Rewrite the dataset card CORPUS_DIR/README.md (Hugging Face layout).")
 def report(corpus_dir, run_id, as_json, no_yaml, html_path, card):
     """What the runs in CORPUS_DIR did: funnel per step, drop reasons, throughput, pipeline and plugin versions."""
+    from curate.corpusread import CorpusReadError
     from curate.report import ReportError, corpus_report, print_report
 
     try:
         data = corpus_report(corpus_dir, run_id, show_yaml=not no_yaml)
         written = _report_files(corpus_dir, run_id, html_path, card)
-    except ReportError as exc:
+    except (ReportError, CorpusReadError) as exc:
         err_console.print(f"error: {exc}", markup=False, style="red")
         sys.exit(2)
     if as_json:

@@ -27,10 +27,17 @@ def shard_files(corpus: CorpusDir, area: str, run_id: str) -> list[tuple[str, in
     return sorted(out)
 
 
+class CorpusReadError(Exception):
+    """A shard of the corpus cannot be read (truncated, corrupt, not written by curate)."""
+
+
 def iter_records(corpus: CorpusDir, area: str, run_id: str) -> Iterator[dict]:
     """Every record ({"id", "text", "metadata"}) of ``area`` written by ``run_id``, shard by shard."""
     for path, _size in shard_files(corpus, area, run_id):
-        yield from iter_shard(path)
+        try:
+            yield from iter_shard(path)
+        except Exception as exc:  # noqa: BLE001 - zstd, JSON, Arrow errors: name the file, not a traceback
+            raise CorpusReadError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def meta_value(metadata: dict, key: str) -> Any:

@@ -58,6 +58,7 @@ class Sample:
     docs: int
     text_bytes: int
     input_bytes: float  # estimated input bytes read
+    shards_done: int
     reading_done: bool
     tasks_done: int
     tasks: int
@@ -90,7 +91,8 @@ class ProgressEstimate:
             if rank in done or rank >= len(self.sizes) or not ratio or not self.by_bytes:
                 continue
             reading += min(self.sizes[rank], rec.get("bytes", 0) / ratio)
-        sample = Sample(now, docs, text, done_input + reading, len(done) >= len(self.sizes), tasks_done, tasks)
+        sample = Sample(now, docs, text, done_input + reading, len(done), len(done) >= len(self.sizes), tasks_done,
+                        tasks)
         self.samples.append(sample)
         while len(self.samples) > 2 and now - self.samples[1].at >= self.window:
             self.samples.popleft()
@@ -112,7 +114,8 @@ class ProgressEstimate:
             parts += ["finishing", f"{_count(sample.docs)} docs", _size(sample.text_bytes)]
         else:
             share = sample.input_bytes / self.total if self.total else 0.0
-            parts += [f"reading {share:4.0%}" if self.by_bytes else f"reading {_shards_done(sample, self)}",
+            read = f"{share:4.0%}" if self.by_bytes else f"{sample.shards_done}/{len(self.sizes)} shards"
+            parts += [f"reading {read}",
                       f"{_count(sample.docs)} docs", _size(sample.text_bytes), f"{mb_rate:.1f} MB/s",
                       f"{_count(docs_rate)} docs/s", f"ETA {self._eta(sample, input_rate)}"]
         parts += [f"tasks {sample.tasks_done}/{sample.tasks}", _clock(sample.at - self.started)]
@@ -122,10 +125,6 @@ class ProgressEstimate:
         if not self.by_bytes or input_rate <= 0 or sample.input_bytes <= 0:
             return "--:--"
         return _clock((self.total - sample.input_bytes) / input_rate)
-
-
-def _shards_done(sample: Sample, estimate: ProgressEstimate) -> str:
-    return f"{round(sample.input_bytes)}/{len(estimate.sizes)} shards"
 
 
 def _count(n: float) -> str:

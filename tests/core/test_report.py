@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -113,8 +114,6 @@ def test_dataset_card_has_hub_metadata_and_loads_with_datasets(corpus):
 
 def test_hand_written_readme_is_kept_unless_asked(corpus, tmp_path):
     store = tmp_path / "copy"
-    import shutil
-
     shutil.copytree(corpus, store)
     (store / "README.md").write_text("# my notes\n")
     assert write_card(str(store)) is None and (store / "README.md").read_text() == "# my notes\n"
@@ -139,3 +138,13 @@ def test_report_refuses_a_directory_that_is_not_a_corpus_or_an_unknown_run(corpu
     with pytest.raises(ReportError):
         open_corpus(str(tmp_path))
     assert runner.invoke(main, ["report", str(corpus), "--run", "run-0002", "--no-yaml"]).exit_code == 0
+
+
+def test_a_corrupt_shard_is_named_not_a_traceback(corpus, tmp_path):
+    store = tmp_path / "copy"
+    shutil.copytree(corpus, store)
+    (store / "runs" / "run-0002" / "profile.json").unlink()
+    shard = sorted((store / "data" / "run-0002").glob("*.jsonl.zst"))[0]
+    shard.write_bytes(shard.read_bytes()[:40])  # truncated
+    result = CliRunner().invoke(main, ["report", str(store), "--no-yaml", "--html", str(tmp_path / "r.html")])
+    assert result.exit_code == 2 and f"{shard}: cannot be read" in result.output.replace("\n", "")
