@@ -62,8 +62,10 @@ def _prctl(option, value):
 
 
 class Zygote:
-    def __init__(self, config):
+    def __init__(self, config, host_fd=None):
         self.config = config
+        self.host_fd = host_fd  # our request pipe: it hangs up when curate dies, even mid-job
+        self.orphaned = False
         self.limits = config["limits"]
         self.uid = config.get("uid")
         self.gid = config.get("gid", self.uid)
@@ -198,6 +200,8 @@ class Zygote:
         exit_fd = _pidfd(pid)
         if exit_fd is not None:
             poller.register(exit_fd, select.POLLIN)
+        if self.host_fd is not None:
+            poller.register(self.host_fd, 0)  # POLLHUP/POLLERR only: curate never writes while a job runs
         killed, status, ended = None, None, None
         while status is None:
             remaining = deadline - time.monotonic()
@@ -208,6 +212,9 @@ class Zygote:
             for fd, _ in events:
                 if fd == exit_fd:
                     continue
+                if fd == self.host_fd:
+                    killed, self.orphaned = "host", True
+                    break
                 name = fds[fd]
                 try:
                     data = os.read(fd, 1 << 16)
@@ -220,6 +227,8 @@ class Zygote:
                 keep = lim["results_limit_bytes"] if name == "results" else lim["max_output_bytes"]
                 if len(got[name]) < keep:
                     got[name] += data[: keep - len(got[name])]
+            if self.orphaned:
+                break
             if sizes["stdout"] + sizes["stderr"] > lim["output_limit_bytes"]:
                 killed = "output"
                 break
@@ -401,14 +410,21 @@ def main():
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
-    zygote = Zygote(config)
+    zygote = Zygote(config, proto_in)
     write_message(proto_out, {"ready": True, "pid": os.getpid(), "pidns": zygote.pidns, "uid": os.getuid(),
                               "python": sys.version.split()[0], "warm_imports": zygote.imported})
-    while True:
-        job = read_message(proto_in)
-        if job is None:
-            return
-        write_message(proto_out, zygote.run(job))
+    try:
+        while True:
+            job = read_message(proto_in)
+            if job is None:
+                return
+            result = zygote.run(job)
+            if zygote.orphaned:
+                return
+            write_message(proto_out, result)
+    finally:
+        if config.get("own_workroot"):  # a host directory (rlimit mode): nobody else removes it if curate died
+            shutil.rmtree(config["workroot"], ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -60,10 +60,10 @@ class SandboxLimits(BaseModel):
                                                  "curate (its installed packages are importable).")
     warm_imports: tuple[str, ...] = Field(
         ("abc", "array", "ast", "bisect", "collections", "contextlib", "copy", "csv", "dataclasses", "datetime",
-         "decimal", "enum", "fractions", "functools", "glob", "hashlib", "heapq", "inspect", "io", "itertools", "json",
-         "math", "numbers", "operator", "os", "pathlib", "pprint", "queue", "random", "re", "shutil", "signal",
-         "socket", "statistics", "string", "struct", "subprocess", "sys", "tempfile", "textwrap", "threading", "time",
-         "traceback", "typing", "unicodedata", "unittest"),
+         "decimal", "encodings.idna", "enum", "fractions", "functools", "glob", "hashlib", "heapq", "inspect", "io",
+         "itertools", "json", "math", "numbers", "operator", "os", "pathlib", "pprint", "queue", "random", "re",
+         "shutil", "signal", "socket", "statistics", "string", "struct", "subprocess", "sys", "tempfile", "textwrap",
+         "threading", "time", "traceback", "typing", "unicodedata", "unittest"),
         description="Modules imported once by each worker's warm interpreter before it forks per program.")
     warm_on_demand: tuple[str, ...] = Field(("pytest", "numpy"), description="Heavier modules a worker's warm "
                                             "interpreter imports the first time a program imports them.")

@@ -12,7 +12,7 @@ import json
 import shutil
 from functools import cached_property
 
-from curate_plugins.lib.sandbox.api import ExecJob
+from curate_plugins.lib.sandbox.api import ExecJob, SandboxLimits
 from curate_plugins.lib.sandbox.isolation import PACKAGE_DIR
 
 
@@ -24,7 +24,9 @@ class Runner:
         """Why this language cannot run here, or None."""
         return None
 
-    def request(self, job: ExecJob, memory_mb: int) -> dict:
+    def request(self, job: ExecJob, limits: SandboxLimits) -> dict:
+        """The zygote request for ``job``: ``code``/``setup``/``tests`` for in-process Python, or ``argv`` (+
+        ``files`` written into the work directory, ``memory_rlimit``) for a command; ``tests`` always."""
         raise NotImplementedError
 
     def binaries(self) -> tuple[str, ...]:
@@ -38,8 +40,8 @@ class PythonRunner(Runner):
     language = "python"
     aliases = ("py", "python3")
 
-    def request(self, job: ExecJob, memory_mb: int) -> dict:
-        return {"code": job.code, "setup": job.setup, "tests": list(job.tests)}
+    def request(self, job: ExecJob, limits: SandboxLimits) -> dict:
+        return {"code": job.code, "setup": job.setup, "tests": list(job.tests), "test_timeout": limits.test_timeout}
 
 
 class NodeRunner(Runner):
@@ -60,8 +62,8 @@ class NodeRunner(Runner):
     def binaries(self) -> tuple[str, ...]:
         return (self.node,) if self.node else ()
 
-    def request(self, job: ExecJob, memory_mb: int) -> dict:
-        heap = max(32, memory_mb * 3 // 4)
+    def request(self, job: ExecJob, limits: SandboxLimits) -> dict:
+        heap = max(32, limits.memory_mb * 3 // 4)
         payload = {"code": job.code, "setup": job.setup, "tests": list(job.tests)}
         return {"argv": [self.node, f"--max-old-space-size={heap}",
                          str(PACKAGE_DIR / "harness.js"), "job.json"],

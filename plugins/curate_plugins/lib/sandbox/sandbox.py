@@ -86,7 +86,7 @@ class Sandbox:
             if missing:
                 batch.set(index, error_result(job, f"cannot run {runner.language} here: {missing}"))
                 continue
-            pool.queue.put((batch, index, job, runner.request(job, self.limits.memory_mb)))
+            pool.queue.put((batch, index, job, runner.request(job, self.limits)))
         return batch.wait()
 
     def _started(self) -> _Pool:
@@ -213,7 +213,8 @@ class _Worker:
                 scrub += [[d, self.uid, keep] for d in ("/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir())
                           if os.path.isdir(d)]
         return {
-            "workroot": workroot, "uid": self.uid, "gid": self.uid, "pidns": bwrap, "scrub": scrub,
+            "workroot": workroot, "own_workroot": not bwrap, "uid": self.uid, "gid": self.uid, "pidns": bwrap,
+            "scrub": scrub,
             "harness": str(PACKAGE_DIR / "_harness.py"), "env": program_env(),
             "warm_imports": list(lim.warm_imports), "warm_on_demand": list(lim.warm_on_demand),
             "limits": {"timeout": lim.timeout, "cpu_seconds": lim.cpu_seconds(), "memory_bytes": lim.memory_mb << 20,

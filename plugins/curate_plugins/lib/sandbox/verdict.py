@@ -60,14 +60,13 @@ def to_result(job: ExecJob, raw: dict, limits) -> ExecResult:
             running = None
     cut_status, message = ("pass", "") if done else _end(raw, limits)
     reported = list(tests)
-    if not done and code_event is not None and code_event.get("status") == "ok":
-        if running is not None:
-            spent = max(0.0, float(raw.get("seconds", 0.0)) - sum(t.seconds for t in tests))
-            tests.append(TestResult(name=str(running.get("name", "")), status=cut_status, seconds=round(spent, 6),
-                                    index=int(running.get("i", 0)), message=message))
-        seen = {t.index for t in tests}
-        tests += [TestResult(name=label(source), status="skipped", seconds=0.0, index=i)
-                  for i, source in enumerate(job.tests) if i not in seen]
+    if not done and code_event is not None and code_event.get("status") == "ok" and running is not None:
+        spent = max(0.0, float(raw.get("seconds", 0.0)) - sum(t.seconds for t in tests))
+        tests.append(TestResult(name=str(running.get("name", "")), status=cut_status, seconds=round(spent, 6),
+                                index=int(running.get("i", 0)), message=message))
+    seen = {t.index for t in tests}  # every test gets at least one result: "skipped" if it never ran
+    tests += [TestResult(name=label(source), status="skipped", seconds=0.0, index=i)
+              for i, source in enumerate(job.tests) if i not in seen]
     status = _status(code_event, reported, cut_status)
     if code_event is not None and code_event.get("status") != "ok":
         message = str(code_event.get("message", ""))
