@@ -31,7 +31,9 @@ from curate_plugins.lib.sandbox.isolation import (
     WORK_ROOT,
     bwrap_argv,
     describe,
+    hidden_from_others,
     is_root,
+    needed_paths,
     probe_bwrap,
     program_env,
     workroot_keep,
@@ -42,6 +44,8 @@ from curate_plugins.lib.sandbox.verdict import error_result, to_result
 START_TIMEOUT = 60.0
 GRACE = 15.0  # beyond the program's own timeout, for the zygote's cleanup, before the zygote is presumed hung
 RESULTS_LIMIT = 8 * 1024 * 1024
+BATCH = 8  # jobs sent to a zygote in one message
+UNREADABLE_EXTRA = ("subprocess", "threading", "queue")
 _slots = itertools.count()
 
 
@@ -96,6 +100,11 @@ class Sandbox:
                 self._pool_pid = os.getpid()
                 weakref.finalize(self, self._pool.close)
             return self._pool
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by this sandbox's warm interpreters and every program they ran (Linux /proc)."""
+        pool = self._pool
+        return sum(worker.cpu_seconds() for worker in pool.workers) if pool else 0.0
 
     def close(self) -> None:
         with self._lock:
@@ -155,6 +164,8 @@ class _Worker:
         self.pool, self.limits, self.python, self.mode = pool, sandbox.limits, sandbox.python, sandbox.mode
         self.uid = UID_BASE + (os.getpid() % 1_000_000) * 100 + slot % 100 if sandbox.uid_mode else None
         self.proc: subprocess.Popen | None = None
+        self.zygote_pid: int | None = None
+        self.cpu_retired = 0.0  # CPU seconds of this worker's earlier (replaced) zygotes
         self.workroot: str | None = None
         self.stderr: deque[bytes] = deque(maxlen=64)
         self.thread = threading.Thread(target=self._loop, name=f"sandbox-worker-{slot}", daemon=True)
@@ -164,37 +175,61 @@ class _Worker:
         # sandbox to the thread that started it.
         try:
             while True:
-                item = self.pool.queue.get()
-                if item is None:
+                items = self._take()
+                if not items:
                     return
-                batch, index, job, request = item
                 try:
-                    result = self._execute(job, request)
-                except Exception as exc:  # noqa: BLE001 - a sandbox failure is this job's error, not a crash
+                    self._execute(items)
+                except Exception as exc:  # noqa: BLE001 - a sandbox failure is these jobs' error, not a crash
                     self._stop()
-                    result = error_result(job, f"sandbox failure: {exc}")
-                batch.set(index, result)
+                    for batch, index, job, _ in items:
+                        if batch.results[index] is None:
+                            batch.set(index, error_result(job, f"sandbox failure: {exc}"))
         finally:
             self._stop()
 
-    def _execute(self, job: ExecJob, request: dict) -> ExecResult:
+    def _take(self) -> list:
+        """The next job, plus up to BATCH-1 more already waiting: fewer round trips to the zygote."""
+        first = self.pool.queue.get()
+        if first is None:
+            return []
+        items = [first]
+        share = min(BATCH, 1 + self.pool.queue.qsize() // len(self.pool.workers))  # leave work for the others
+        while len(items) < share:
+            try:
+                item = self.pool.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self.pool.queue.put(None)  # leave the stop signal for this thread's next round
+                break
+            items.append(item)
+        return items
+
+    def _execute(self, items: list) -> None:
         if self.proc is None or self.proc.poll() is not None:
             self._start()
         assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        message = {"jobs": [{**request, "id": job.id} for _, _, job, request in items]}
         try:
-            _write(self.proc.stdin.fileno(), {**request, "id": job.id})
+            _write(self.proc.stdin.fileno(), message)
         except OSError:
             self._stop()
             self._start()
-            _write(self.proc.stdin.fileno(), {**request, "id": job.id})
-        raw = _read(self.proc.stdout.fileno(), time.monotonic() + self.limits.timeout + GRACE)
-        if raw is None:
+            _write(self.proc.stdin.fileno(), message)  # type: ignore[union-attr]
+        for position, (batch, index, job, _) in enumerate(items):
+            raw = _read(self.proc.stdout.fileno(), time.monotonic() + self.limits.timeout + GRACE)
+            if raw is not None:
+                batch.set(index, to_result(job, raw, self.limits))
+                continue
             exit_code = self.proc.poll()
             self._stop()
-            why = ("hung" if exit_code is None else f"died (exit status {exit_code})")
-            return error_result(job, f"the sandbox supervising this program {why}: the program killed or "
-                                     f"disabled its supervisor; the next program gets a fresh one")
-        return to_result(job, raw, self.limits)
+            why = "hung" if exit_code is None else f"died (exit status {exit_code})"
+            batch.set(index, error_result(job, f"the sandbox supervising this program {why}: the program killed or "
+                                               f"disabled its supervisor; the next program gets a fresh one"))
+            for item in items[position + 1:]:  # not started: back to the queue, for a fresh zygote
+                self.pool.queue.put(item)
+            return
 
     # ---- zygote lifecycle ----------------------------------------------------------------------------------
     def _config(self) -> dict:
@@ -205,18 +240,21 @@ class _Worker:
             scrub = [[WORK_ROOT, None, keep], ["/dev/shm", None, []]]
             workroot = WORK_ROOT
         else:
-            self.workroot = workroot = tempfile.mkdtemp(prefix="curate-sandbox-")
+            self.workroot = workroot = tempfile.mkdtemp(prefix="curate-sandbox-", dir=_memory_tmp())
             scrub = [[workroot, None, []]]
             if self.uid is not None:
                 os.chown(workroot, self.uid, self.uid)
                 keep = [os.path.basename(workroot)]  # the work root itself belongs to the worker's uid
                 scrub += [[d, self.uid, keep] for d in ("/tmp", "/var/tmp", "/dev/shm", tempfile.gettempdir())
                           if os.path.isdir(d)]
+        warm = list(lim.warm_imports)
+        if self.uid is not None and hidden_from_others(needed_paths(self.python)):
+            warm += [m for m in UNREADABLE_EXTRA if m not in warm]  # the uid could not import them lazily
         return {
             "workroot": workroot, "own_workroot": not bwrap, "uid": self.uid, "gid": self.uid, "pidns": bwrap,
             "scrub": scrub,
             "harness": str(PACKAGE_DIR / "_harness.py"), "env": program_env(),
-            "warm_imports": list(lim.warm_imports), "warm_on_demand": list(lim.warm_on_demand),
+            "warm_imports": warm, "warm_on_demand": list(lim.warm_on_demand),
             "limits": {"timeout": lim.timeout, "cpu_seconds": lim.cpu_seconds(), "memory_bytes": lim.memory_mb << 20,
                        "max_processes": lim.max_processes, "max_file_bytes": lim.max_file_bytes,
                        "max_open_files": lim.max_open_files, "max_output_bytes": lim.max_output_bytes,
@@ -244,12 +282,19 @@ class _Worker:
         if not ready or not ready.get("ready"):
             self._stop()
             raise SandboxError("the sandbox did not start: " + b"".join(self.stderr).decode("utf-8", "replace")[-800:])
+        self.zygote_pid = self.proc.pid if self.mode != "bwrap" else _descendant_running(self.proc.pid, "_zygote.py")
+
+    def cpu_seconds(self) -> float:
+        return self.cpu_retired + (_cpu_of(self.zygote_pid) if self.zygote_pid else 0.0)
 
     def _drain_stderr(self, proc: subprocess.Popen) -> None:
         for line in proc.stderr:  # type: ignore[union-attr]
             self.stderr.append(line[:1000])
 
     def _stop(self) -> None:
+        if self.zygote_pid:
+            self.cpu_retired += _cpu_of(self.zygote_pid)
+            self.zygote_pid = None
         proc, self.proc = self.proc, None
         if proc is not None:
             with contextlib.suppress(OSError):
@@ -264,6 +309,44 @@ class _Worker:
         if self.workroot:
             shutil.rmtree(self.workroot, ignore_errors=True)
             self.workroot = None
+
+
+def _descendant_running(pid: int, name: str) -> int | None:
+    """The first descendant of ``pid`` whose command line names ``name`` (the zygote inside bubblewrap)."""
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children") as handle:
+                children = [int(c) for c in handle.read().split()]
+        except OSError:
+            continue
+        for child in children:
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as handle:
+                    argv = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if any(name.encode() in arg for arg in argv[1:3]) and not argv[0].endswith(b"bwrap"):
+                return child
+            pending.append(child)
+    return None
+
+
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and of its reaped children."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _memory_tmp() -> str | None:
+    """A RAM-backed temporary directory for work directories (creating and removing them there is cheap)."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
