@@ -80,15 +80,35 @@ def test_files(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     assert (tmp_path / "x.txt").read_text() == "hi"
 
+@pytest.fixture
+def pair():
+    return (2, 3)
+
+@pytest.fixture
+def opened(pair, tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("open")
+    yield pair
+    path.write_text("closed")
+
+def test_fixtures(opened, monkeypatch):
+    monkeypatch.setattr("math.pi", 3)
+    import math
+    assert add(*opened) == 5 and math.pi == 3
+
+def test_unknown_fixture(nonexistent):
+    pass
+
 def helper():
     return 1
-''', "assert add(2, 2) == 4"]
+''', "import math\nassert math.pi != 3 and add(2, 2) == 4"]
     result = sandbox.run([ExecJob(id="py", code=ADD, tests=tests)])[0]
     names = [t.name for t in result.tests]
     assert names == ["test_small", "test_raises", "test_table[0]", "test_table[1]", "test_table[2]",
-                     "TestAdd.test_base", "test_files", "assert add(2, 2) == 4"]
-    assert statuses(result) == ["pass", "pass", "pass", "fail", "pass", "pass", "pass", "pass"]
-    assert [t.index for t in result.tests] == [0] * 7 + [1]
+                     "TestAdd.test_base", "test_files", "test_fixtures", "test_unknown_fixture", "import math"]
+    assert statuses(result) == ["pass", "pass", "pass", "fail", "pass", "pass", "pass", "pass", "error", "pass"]
+    assert "nonexistent" in result.tests[8].message  # a fixture nothing provides is named
+    assert [t.index for t in result.tests] == [0] * 9 + [1]
     assert result.status == "fail"
 
 
@@ -214,6 +234,25 @@ def test_result_records_round_trip(sandbox):
 def test_verdict_from_what_the_zygote_saw(raw, status, tests):
     result = to_result(ExecJob(id="v", code="", tests=["assert a"]), raw, SandboxLimits())
     assert result.status == status and statuses(result) == tests
+
+
+def test_a_pickled_sandbox_starts_its_own_workers(sandbox):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(sandbox))
+    try:
+        assert copy.limits == sandbox.limits and copy.isolation["mode"] == sandbox.isolation["mode"]
+        assert copy.run([ExecJob(id="p", code=ADD, tests=["assert add(1, 1) == 2"])])[0].status == "pass"
+    finally:
+        copy.close()
+
+
+def test_odd_sources_are_errors_not_crashes(sandbox):
+    results = sandbox.run([ExecJob(id="nul", code="x = 1\0"), ExecJob(id="surrogate", code="x = '\ud800'\nprint(x)"),
+                           ExecJob(id="huge", code="x = 1\n" * 100_000, tests=["assert x == 1"] * 200)])
+    assert results[0].status == "error" and "null" in results[0].message
+    assert results[1].status in ("pass", "error")
+    assert results[2].status == "pass" and len(results[2].tests) == 200
 
 
 def test_sandbox_runs_from_any_working_directory(tmp_path, monkeypatch, sandbox):

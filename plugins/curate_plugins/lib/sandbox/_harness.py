@@ -183,17 +183,19 @@ def _timed(index: int, name: str, call, out: Reporter, timer: Timer) -> None:
 
 
 def _collect(tree: ast.Module, namespace: dict):
-    """(name, zero-argument callable) for each test function and each test method of a Test* class, in order."""
+    """(name, zero-argument callable) for each test function and each test method of a Test* class, in the
+    order they are defined."""
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
             fn = namespace.get(node.name)
             if callable(fn):
-                yield from _cases(node.name, fn)
+                yield from _cases(node.name, fn, namespace)
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
             cls = namespace.get(node.name)
-            for attr in dir(cls):
-                if attr.startswith("test") and callable(getattr(cls, attr, None)):
-                    yield from _cases(f"{node.name}.{attr}", _method(cls, attr))
+            methods = [item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                       and item.name.startswith("test") and callable(getattr(cls, item.name, None))]
+            for method in methods:
+                yield from _cases(f"{node.name}.{method}", _method(cls, method), namespace)
 
 
 def _method(cls, attr):
@@ -212,8 +214,8 @@ def _method(cls, attr):
     return call
 
 
-def _cases(name: str, fn):
-    """Expand ``pytest.mark.parametrize`` into one case per parameter set; provide ``tmp_path``."""
+def _cases(name: str, fn, namespace: dict):
+    """Expand ``pytest.mark.parametrize`` into one case per parameter set."""
     cases = [({}, "")]
     for mark in getattr(fn, "pytestmark", []):
         if getattr(mark, "name", "") != "parametrize" or len(getattr(mark, "args", ())) < 2:
@@ -232,22 +234,59 @@ def _cases(name: str, fn):
                 bound = dict(zip(names, values))
                 expanded.append(({**kwargs, **bound}, f"{suffix}-{position}" if suffix else str(position)))
         cases = expanded
-    target = getattr(fn, "__wrapped__", fn)
-    wants_tmp = "tmp_path" in getattr(getattr(target, "__code__", None), "co_varnames", ())
     for kwargs, suffix in cases:
-        label_ = f"{name}[{suffix}]" if suffix else name
-        yield label_, _bind(fn, kwargs, wants_tmp)
+        yield (f"{name}[{suffix}]" if suffix else name), _bind(fn, kwargs, namespace)
 
 
-def _bind(fn, kwargs, wants_tmp):
+def _bind(fn, kwargs, namespace):
     def call():
-        extra = dict(kwargs)
-        if wants_tmp and "tmp_path" not in extra:
+        teardown = []
+        try:
+            result = fn(**_fixtures(fn, dict(kwargs), namespace, teardown))
+            if hasattr(result, "__await__"):
+                import asyncio
+                asyncio.run(result)
+        finally:
+            for finish in reversed(teardown):
+                finish()
+    return call
+
+
+def _fixture_function(obj):
+    """The plain function behind a ``@pytest.fixture``, or None."""
+    if type(obj).__name__ == "FixtureFunctionDefinition":  # pytest >= 8.4
+        return obj._get_wrapped_function()
+    if hasattr(obj, "_pytestfixturefunction"):  # older pytest
+        return getattr(obj, "__wrapped__", obj)
+    return None
+
+
+def _fixtures(fn, given: dict, namespace: dict, teardown: list, depth: int = 0) -> dict:
+    """Arguments for ``fn``'s parameters: ``tmp_path``, ``monkeypatch`` and the item's own ``@pytest.fixture``
+    functions (yield fixtures are finished after the test). A parameter nothing provides is left out, so the call
+    fails naming it."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(getattr(fn, "__wrapped__", fn)).parameters
+    except (TypeError, ValueError):
+        return given
+    for name, parameter in parameters.items():
+        if name in given or name == "self" or parameter.default is not parameter.empty or parameter.kind in (
+                parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if name == "tmp_path":
             import pathlib
             import tempfile
-            extra["tmp_path"] = pathlib.Path(tempfile.mkdtemp(dir=os.getcwd()))
-        result = fn(**extra)
-        if hasattr(result, "__await__"):
-            import asyncio
-            asyncio.run(result)
-    return call
+            given[name] = pathlib.Path(tempfile.mkdtemp(dir=os.getcwd()))
+        elif name == "monkeypatch":
+            import pytest
+            given[name] = pytest.MonkeyPatch()
+            teardown.append(given[name].undo)
+        elif depth < 16 and (fixture := _fixture_function(namespace.get(name))) is not None:
+            value = fixture(**_fixtures(fixture, {}, namespace, teardown, depth + 1))
+            if inspect.isgenerator(value):
+                generator, value = value, next(value)
+                teardown.append(lambda g=generator: next(g, None))
+            given[name] = value
+    return given

@@ -112,6 +112,12 @@ class Sandbox:
                 self._pool.close()
             self._pool = None
 
+    def __getstate__(self) -> dict:
+        return {"limits": self.limits}  # a pickled sandbox (e.g. sent to a worker process) starts its own workers
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["limits"])
+
     def __enter__(self) -> Sandbox:
         return self
 
