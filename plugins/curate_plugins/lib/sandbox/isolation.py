@@ -22,6 +22,12 @@ WORK_ROOT = "/tmp"
 SHM_MB = 64
 ROOT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 UID_BASE = 1_000_000_000  # per-worker uids: far above regular (<60000) and systemd container (<2^31) ranges
+UIDS_PER_PROCESS = 100
+
+
+def worker_uid(owner_pid: int, slot: int) -> int:
+    """The unprivileged uid of worker ``slot`` of the curate process ``owner_pid`` (distinct across processes)."""
+    return UID_BASE + (owner_pid % 1_000_000) * UIDS_PER_PROCESS + slot % UIDS_PER_PROCESS
 
 PROBE = (
     "import json, os, socket; "
@@ -144,6 +150,14 @@ def probe_bwrap(python: str) -> tuple[str | None, str]:
     return version or "bubblewrap", ""
 
 
+def _same_uid(bwrap: bool) -> str:
+    if bwrap and is_root():
+        return "root without capabilities (separate_uids is off): programs can signal their supervisor"
+    if bwrap:
+        return f"same uid as curate ({os.geteuid()}) in its own user namespace, no capabilities"
+    return f"same uid as curate ({os.geteuid()}): programs can signal your processes and write your files"
+
+
 def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid_mode: bool, python: str) -> dict:
     """The isolation actually active, for run summaries and ``curate exec``."""
     bwrap = mode == "bwrap"
@@ -161,8 +175,7 @@ def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid
                        f"({limits.disk_mb} MiB) and /dev/shm ({SHM_MB} MiB)") if bwrap else
                       ("host file system, writable only where the program's uid may write" if uid_mode else
                        "NOT isolated (host file system, the caller's permissions)"),
-        "user": ("one unprivileged uid per worker, no capabilities" if uid_mode else
-                 f"same uid as curate ({os.geteuid()})" + (", no capabilities" if bwrap else "")),
+        "user": "one unprivileged uid per worker, no capabilities" if uid_mode else _same_uid(bwrap),
         "process_group": "own session and process group per program",
         "process_cap": process_cap,
         "environment": "cleared: " + ", ".join(sorted(program_env())) + ", HOME, TMPDIR, PWD",

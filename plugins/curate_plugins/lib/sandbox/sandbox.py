@@ -9,7 +9,6 @@ work directory and clean environment. A zygote that dies (a program that killed 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import queue
@@ -27,7 +26,7 @@ from collections import deque
 from curate_plugins.lib.sandbox.api import ExecJob, ExecResult, SandboxLimits, usable_cores
 from curate_plugins.lib.sandbox.isolation import (
     PACKAGE_DIR,
-    UID_BASE,
+    UIDS_PER_PROCESS,
     WORK_ROOT,
     bwrap_argv,
     describe,
@@ -36,6 +35,7 @@ from curate_plugins.lib.sandbox.isolation import (
     needed_paths,
     probe_bwrap,
     program_env,
+    worker_uid,
     workroot_keep,
 )
 from curate_plugins.lib.sandbox.runners import RUNNERS, languages, runner_for
@@ -46,7 +46,30 @@ GRACE = 15.0  # beyond the program's own timeout, for the zygote's cleanup, befo
 RESULTS_LIMIT = 8 * 1024 * 1024
 BATCH = 8  # jobs sent to a zygote in one message
 UNREADABLE_EXTRA = ("subprocess", "threading", "queue")
-_slots = itertools.count()
+
+
+
+class _Slots:
+    """Worker numbers in use in this process: each running worker has its own, hence its own uid."""
+
+    def __init__(self):
+        self.used: set[int] = set()
+        self.lock = threading.Lock()
+
+    def take(self) -> int:
+        with self.lock:
+            slot = next((n for n in range(UIDS_PER_PROCESS) if n not in self.used), None)
+            if slot is None:
+                raise SandboxError(f"more than {UIDS_PER_PROCESS} sandbox workers at once in one process")
+            self.used.add(slot)
+            return slot
+
+    def give_back(self, slot: int) -> None:
+        with self.lock:
+            self.used.discard(slot)
+
+
+_slots = _Slots()
 
 
 class SandboxError(RuntimeError):
@@ -150,7 +173,7 @@ class _Pool:
 
     def __init__(self, sandbox: Sandbox):
         self.queue: queue.Queue = queue.Queue()
-        self.workers = [_Worker(self, sandbox, next(_slots)) for _ in range(sandbox.workers)]
+        self.workers = [_Worker(self, sandbox, _slots.take()) for _ in range(sandbox.workers)]
         self.closed = False
         for worker in self.workers:
             worker.thread.start()
@@ -168,7 +191,8 @@ class _Pool:
 class _Worker:
     def __init__(self, pool: _Pool, sandbox: Sandbox, slot: int):
         self.pool, self.limits, self.python, self.mode = pool, sandbox.limits, sandbox.python, sandbox.mode
-        self.uid = UID_BASE + (os.getpid() % 1_000_000) * 100 + slot % 100 if sandbox.uid_mode else None
+        self.slot = slot
+        self.uid = worker_uid(os.getpid(), slot) if sandbox.uid_mode else None
         self.proc: subprocess.Popen | None = None
         self.zygote_pid: int | None = None
         self.cpu_retired = 0.0  # CPU seconds of this worker's earlier (replaced) zygotes
@@ -193,6 +217,7 @@ class _Worker:
                             batch.set(index, error_result(job, f"sandbox failure: {exc}"))
         finally:
             self._stop()
+            _slots.give_back(self.slot)  # its uid now has no process left: another worker may take it
 
     def _take(self) -> list:
         """The next job, plus up to BATCH-1 more already waiting: fewer round trips to the zygote."""
