@@ -249,7 +249,7 @@ def test_a_pickled_sandbox_starts_its_own_workers(sandbox):
 
 def test_odd_sources_are_errors_not_crashes(sandbox):
     results = sandbox.run([ExecJob(id="nul", code="x = 1\0"), ExecJob(id="surrogate", code="x = '\ud800'\nprint(x)"),
-                           ExecJob(id="huge", code="x = 1\n" * 100_000, tests=["assert x == 1"] * 200)])
+                           ExecJob(id="huge", code="x = 1\n" * 20_000, tests=["assert x == 1"] * 200)])
     assert results[0].status == "error" and "null" in results[0].message
     assert results[1].status in ("pass", "error")
     assert results[2].status == "pass" and len(results[2].tests) == 200
