@@ -32,11 +32,12 @@ PR_SET_CHILD_SUBREAPER = 36
 CHILD_SETUP_FAILED = 121
 
 
-def read_message(fd):
-    header = _read_exact(fd, 4)
+def read_message(fd, deadline=None):
+    """One length-prefixed JSON message, or None at end of file (or at ``deadline``, a time.monotonic())."""
+    header = _read_exact(fd, 4, deadline)
     if header is None:
         return None
-    body = _read_exact(fd, struct.unpack(">I", header)[0])
+    body = _read_exact(fd, struct.unpack(">I", header)[0], deadline)
     return None if body is None else json.loads(body)
 
 
@@ -47,9 +48,13 @@ def write_message(fd, obj):
         data = data[os.write(fd, data):]
 
 
-def _read_exact(fd, n):
+def _read_exact(fd, n, deadline=None):
     chunks, got = [], 0
     while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
         chunk = os.read(fd, n - got)
         if not chunk:
             return None

@@ -12,9 +12,7 @@ import contextlib
 import json
 import os
 import queue
-import select
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -23,6 +21,7 @@ import time
 import weakref
 from collections import deque
 
+from curate_plugins.lib.sandbox._zygote import read_message, write_message
 from curate_plugins.lib.sandbox.api import ExecJob, ExecResult, SandboxLimits, usable_cores
 from curate_plugins.lib.sandbox.isolation import (
     PACKAGE_DIR,
@@ -243,13 +242,13 @@ class _Worker:
         assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
         message = {"jobs": [{**request, "id": job.id} for _, _, job, request in items]}
         try:
-            _write(self.proc.stdin.fileno(), message)
+            write_message(self.proc.stdin.fileno(), message)
         except OSError:
             self._stop()
             self._start()
-            _write(self.proc.stdin.fileno(), message)  # type: ignore[union-attr]
+            write_message(self.proc.stdin.fileno(), message)  # type: ignore[union-attr]
         for position, (batch, index, job, _) in enumerate(items):
-            raw = _read(self.proc.stdout.fileno(), time.monotonic() + self.limits.timeout + GRACE)
+            raw = read_message(self.proc.stdout.fileno(), time.monotonic() + self.limits.timeout + GRACE)
             if raw is not None:
                 batch.set(index, to_result(job, raw, self.limits))
                 continue
@@ -309,7 +308,7 @@ class _Worker:
                                      env=program_env(), start_new_session=True, close_fds=True)
         self.stderr.clear()
         threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
-        ready = _read(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT)  # type: ignore[union-attr]
+        ready = read_message(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT)  # type: ignore[union-attr]
         if not ready or not ready.get("ready"):
             self._stop()
             raise SandboxError("the sandbox did not start: " + b"".join(self.stderr).decode("utf-8", "replace")[-800:])
@@ -385,35 +384,3 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, 9)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-
-
-def _write(fd: int, obj: dict) -> None:
-    body = json.dumps(obj).encode()
-    data = struct.pack(">I", len(body)) + body
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _read(fd: int, deadline: float) -> dict | None:
-    header = _read_exact(fd, 4, deadline)
-    if header is None:
-        return None
-    body = _read_exact(fd, struct.unpack(">I", header)[0], deadline)
-    return None if body is None else json.loads(body)
-
-
-def _read_exact(fd: int, n: int, deadline: float) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if not readable:
-            return None
-        chunk = os.read(fd, n - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
