@@ -27,7 +27,7 @@ UIDS_PER_PROCESS = 100
 
 def worker_uid(owner_pid: int, slot: int) -> int:
     """The unprivileged uid of worker ``slot`` of the curate process ``owner_pid`` (distinct across processes)."""
-    return UID_BASE + (owner_pid % 1_000_000) * UIDS_PER_PROCESS + slot % UIDS_PER_PROCESS
+    return UID_BASE + (owner_pid % 10_000_000) * UIDS_PER_PROCESS + slot % UIDS_PER_PROCESS  # pids < 2^22
 
 PROBE = (
     "import json, os, socket; "
