@@ -255,6 +255,22 @@ def test_odd_sources_are_errors_not_crashes(sandbox):
     assert results[2].status == "pass" and len(results[2].tests) == 200
 
 
+def test_an_interpreter_under_tmp_stays_visible(tmp_path):
+    """A checkout or venv under /tmp (where CI may clone) is re-exposed inside the sandbox's private /tmp."""
+    import subprocess
+
+    if bwrap_missing():
+        pytest.skip(f"bubblewrap does not work here: {bwrap_missing()}")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "v")], check=True)
+    python = str(tmp_path / "v" / "bin" / "python")
+    with Sandbox(SandboxLimits(python=python, workers=1, isolation="bwrap")) as box:
+        code = "import sys, os\nprint(sys.prefix)\nopen('/tmp/left-behind', 'w').write('x')\n"
+        listing = "import os\nprint(os.listdir('/tmp'))"
+        first, second = box.run([ExecJob(id="a", code=code), ExecJob(id="b", code=listing)])
+    assert first.status == "pass" and first.stdout.strip() == str(tmp_path / "v")
+    assert "left-behind" not in second.stdout
+
+
 def test_sandbox_runs_from_any_working_directory(tmp_path, monkeypatch, sandbox):
     monkeypatch.chdir(tmp_path)
     assert sandbox.run([ExecJob(id="cwd", code=ADD, tests=["assert add(2, 2) == 4"])])[0].status == "pass"

@@ -48,7 +48,8 @@ def is_root() -> bool:
 
 def needed_paths(python: str, extra: tuple[str, ...] = ()) -> list[str]:
     """Host paths a program needs to see: the interpreter, its prefixes, its import path, this package."""
-    paths = {str(Path(python).resolve().parent.parent), str(PACKAGE_DIR)}
+    # the interpreter's own directory (a venv's bin/python is a symlink: keep the venv) and its target's prefix
+    paths = {str(Path(python).absolute().parent.parent), str(Path(python).resolve().parent.parent), str(PACKAGE_DIR)}
     paths.update(str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
                                                    sys.base_exec_prefix))
     paths.update(str(Path(p).resolve()) for p in sys.path if p and os.path.isdir(p))
