@@ -93,7 +93,7 @@ def _reexpose(paths: list[str], hidden: list[str]) -> list[str]:
         for directory in reversed(chain):
             args += ["--perms", "0755", "--dir", directory]
             made.add(directory)
-        args += ["--ro-bind", path, path]
+        args += ["--ro-bind-try", path, path]  # -try: a path that vanished meanwhile is no error
         bound.append(path)
     return args
 
