@@ -112,6 +112,29 @@ def helper():
     assert result.status == "fail"
 
 
+def test_unittest_style_tests(sandbox):
+    tests = ["""
+import unittest
+from solution import add
+
+class AddTests(unittest.TestCase):
+    def setUp(self):
+        self.base = 1
+
+    def test_ok(self):
+        self.assertEqual(add(self.base, 1), 2)
+
+    def test_wrong(self):
+        self.assertEqual(add(self.base, 1), 3)
+
+    def helper(self):
+        raise AssertionError("not a test")
+"""]
+    result = sandbox.run([ExecJob(id="ut", code=ADD, tests=tests)])[0]
+    assert [(t.name, t.status) for t in result.tests] == [("AddTests.test_ok", "pass"), ("AddTests.test_wrong", "fail")]
+    assert "3 != 2" in result.tests[1].message or "2 != 3" in result.tests[1].message
+
+
 def test_test_helpers_do_not_clobber_the_solution(sandbox):
     tests = ["def add(a, b):\n    return 0\n\ndef test_uses_own_helper():\n    assert add(1, 2) == 0\n",
              "assert add(1, 2) == 3"]

@@ -131,16 +131,25 @@ def _execute(source: str, filename: str, namespace: dict, timer: Timer) -> BaseE
     return None
 
 
+def _is_test_class(node) -> bool:
+    """``class Test*`` (pytest) or a ``unittest.TestCase`` subclass, as pytest collects them."""
+    if not isinstance(node, ast.ClassDef):
+        return False
+    bases = [ast.unparse(base) for base in node.bases]
+    return node.name.startswith("Test") or any(base.endswith("TestCase") for base in bases)
+
+
 def _is_pytest_style(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
             return True
-        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+        if _is_test_class(node):
             return True
     return False
 
 
-_MAYBE_PYTEST = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(?:test|Test)", re.M)
+_MAYBE_PYTEST = re.compile(r"^[ \t]*(?:(?:async[ \t]+def|def|class)[ \t]+(?:test|Test)"
+                           r"|class[ \t]+\w+[ \t]*\([^)]*TestCase)", re.M)
 
 
 def _run_test(index: int, source: str, namespace: dict, out: Reporter, timer: Timer) -> None:
@@ -190,7 +199,7 @@ def _collect(tree: ast.Module, namespace: dict):
             fn = namespace.get(node.name)
             if callable(fn):
                 yield from _cases(node.name, fn, namespace)
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+        elif _is_test_class(node):
             cls = namespace.get(node.name)
             methods = [item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
                        and item.name.startswith("test") and callable(getattr(cls, item.name, None))]
@@ -199,15 +208,19 @@ def _collect(tree: ast.Module, namespace: dict):
 
 
 def _method(cls, attr):
+    """A test method as a call: pytest's setup_method/teardown_method, or unittest's setUp/tearDown."""
     def call(**kwargs):
-        instance = cls()
-        if hasattr(instance, "setup_method"):
-            instance.setup_method(getattr(instance, attr))
+        unittest_case = any(base.__name__ == "TestCase" for base in getattr(cls, "__mro__", ()))
+        instance = cls(attr) if unittest_case else cls()
+        setup, teardown = ("setUp", "tearDown") if unittest_case else ("setup_method", "teardown_method")
+        arguments = () if unittest_case else (getattr(instance, attr),)
+        if hasattr(instance, setup):
+            getattr(instance, setup)(*arguments)
         try:
             return getattr(instance, attr)(**kwargs)
         finally:
-            if hasattr(instance, "teardown_method"):
-                instance.teardown_method(getattr(instance, attr))
+            if hasattr(instance, teardown):
+                getattr(instance, teardown)(*arguments)
 
     call.pytestmark = getattr(getattr(cls, attr), "pytestmark", [])
     call.__wrapped__ = getattr(cls, attr)
