@@ -29,6 +29,7 @@ import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
 CHILD_SETUP_FAILED = 121
 
 
@@ -443,6 +444,8 @@ def main():
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.stdout, sys.stderr = _stream(1), _stream(2)  # made once, inherited by every program
     os.dup2(2, 1)
+    if config.get("unshare_net") and _LIBC.unshare(CLONE_NEWNET) != 0:  # rlimit mode as root: no network
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
     zygote = Zygote(config, proto_in)
     write_message(proto_out, {"ready": True, "pid": os.getpid(), "pidns": zygote.pidns, "uid": os.getuid(),
                               "python": sys.version.split()[0], "warm_imports": zygote.imported})

@@ -10,6 +10,7 @@ isolation, and the description says so.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -138,8 +139,6 @@ def probe_bwrap(python: str) -> tuple[str | None, str]:
         return None, f"bwrap failed to run: {exc}"
     if probe.returncode != 0:
         return None, f"bwrap cannot create a sandbox here: {probe.stderr.strip()[-400:]}"
-    import json
-
     try:
         seen = json.loads(probe.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -159,7 +158,30 @@ def _same_uid(bwrap: bool) -> str:
     return f"same uid as curate ({os.geteuid()}): programs can signal your processes and write your files"
 
 
-def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid_mode: bool, python: str) -> dict:
+CLONE_NEWNET = 0x40000000
+NETNS_PROBE = (
+    f"import ctypes, json, socket; rc = ctypes.CDLL(None, use_errno=True).unshare({CLONE_NEWNET}); "
+    "print(json.dumps([rc, [n for _, n in socket.if_nameindex()]]))"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def probe_netns(python: str) -> bool:
+    """Without bubblewrap, can curate (as root) give its programs an empty network namespace? (One unshare call in
+    the warm interpreter; tried here, never assumed.)"""
+    if not is_root():
+        return False
+    try:
+        probe = subprocess.run([python, "-I", "-c", NETNS_PROBE], capture_output=True, text=True, timeout=60,
+                               env=program_env())
+        rc, interfaces = json.loads(probe.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return False
+    return rc == 0 and interfaces == ["lo"]
+
+
+def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid_mode: bool, python: str,
+             netns: bool = False) -> dict:
     """The isolation actually active, for run summaries and ``curate exec``."""
     bwrap = mode == "bwrap"
     unreachable = [] if bwrap or not uid_mode else hidden_from_others(needed_paths(python))
@@ -170,7 +192,8 @@ def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid
         "mode": mode,
         "tool": tool,
         "fallback_reason": reason or None,
-        "network": "none: own network namespace (loopback only)" if bwrap else "NOT isolated (host network)",
+        "network": "none: own network namespace (loopback only)" if bwrap else
+                   "none: own network namespace (unshare, no loopback)" if netns else "NOT isolated (host network)",
         "pid_namespace": bwrap,
         "filesystem": (f"read-only host root; {', '.join(HIDDEN_DIRS)} hidden; private tmpfs /tmp "
                        f"({limits.disk_mb} MiB) and /dev/shm ({SHM_MB} MiB)") if bwrap else

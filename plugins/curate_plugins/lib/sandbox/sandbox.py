@@ -33,6 +33,7 @@ from curate_plugins.lib.sandbox.isolation import (
     is_root,
     needed_paths,
     probe_bwrap,
+    probe_netns,
     program_env,
     worker_uid,
     workroot_keep,
@@ -92,8 +93,9 @@ class Sandbox:
         self.mode = "bwrap" if tool else "rlimit"
         self.workers = self.limits.workers or usable_cores()
         self.uid_mode = is_root() and self.limits.separate_uids
+        self.netns = self.mode == "rlimit" and probe_netns(self.python)  # the floor, plus no network where it can
         self.isolation = describe(self.mode, tool, "" if tool else reason, self.limits, self.workers, self.uid_mode,
-                                  self.python)
+                                  self.python, self.netns)
         self._pool: _Pool | None = None
         self._pool_pid = 0
         self._lock = threading.Lock()
@@ -190,6 +192,7 @@ class _Pool:
 class _Worker:
     def __init__(self, pool: _Pool, sandbox: Sandbox, slot: int):
         self.pool, self.limits, self.python, self.mode = pool, sandbox.limits, sandbox.python, sandbox.mode
+        self.netns = sandbox.netns
         self.slot = slot
         self.uid = worker_uid(os.getpid(), slot) if sandbox.uid_mode else None
         self.proc: subprocess.Popen | None = None
@@ -282,6 +285,7 @@ class _Worker:
             warm += [m for m in UNREADABLE_EXTRA if m not in warm]  # the uid could not import them lazily
         return {
             "workroot": workroot, "own_workroot": not bwrap, "uid": self.uid, "gid": self.uid, "pidns": bwrap,
+            "unshare_net": self.netns,
             "scrub": scrub,
             "harness": str(PACKAGE_DIR / "_harness.py"), "env": program_env(),
             "warm_imports": warm, "warm_on_demand": list(lim.warm_on_demand),
