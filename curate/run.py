@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -18,11 +17,13 @@ import orjson
 import yaml
 
 from curate import history, registry
+from curate.card import publish_card
 from curate.config import ResolvedPipeline, ResolvedStep
 from curate.executors import jobs_in_flight, make_executors
 from curate.lineage import Lineage, compare, lineage_of, lineage_path, recorded_lineage, write_lineage
 from curate.lock import CorpusBusy, CorpusLocks, default_alive, this_owner
 from curate.planner import Plan, ShardAssignment, build_plan
+from curate.progress import ProgressMonitor
 from curate.state import (
     CorpusDir,
     atomic_write_bytes,
@@ -466,7 +467,9 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
     run_id = pending["run_id"]
     if pending.get("phase") == "publishing":  # killed while publishing: finish that only
         echo(f"finishing the publication of {run_id}")
-        return RunResult(run_id, "completed", _publish(resolved, corpus, pending))
+        summary = _publish(resolved, corpus, pending)
+        publish_card(corpus.root, echo)
+        return RunResult(run_id, "completed", summary)
     if pending.get("kind", "run") != "run":
         echo(f"{run_id}: {pending['kind']} of {', '.join(pending['steps'])} over the corpus's output "
              f"({len(pending['shards'])} shards)")
@@ -480,7 +483,7 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
         workers = getattr(executor_spec, "workers", None) or os.cpu_count() or 1
     started = time.time()
     last = make_executors(plan, executor_spec, corpus, workers)
-    monitor = ProgressMonitor(corpus, plan, enabled=show_progress)
+    monitor = ProgressMonitor(corpus, plan, pending["shards"], enabled=show_progress)
     monitor.start()
     try:
         if plan.segments:
@@ -499,7 +502,9 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
     _check_complete(plan, corpus, run_id)
     summary = _summarise(resolved, corpus, pending, plan, time.time() - started)
     _fail_on_errors(resolved, corpus, pending, summary)
-    return RunResult(run_id, "completed", _publish(resolved, corpus, pending, summary))
+    summary = _publish(resolved, corpus, pending, summary)
+    publish_card(corpus.root, echo)  # the dataset card describes what is published
+    return RunResult(run_id, "completed", summary)
 
 
 def _remove_partial_files(corpus: CorpusDir, run_id: str) -> None:
@@ -590,55 +595,3 @@ def _publish(resolved, corpus: CorpusDir, pending: dict, summary: dict | None = 
         atomic_write_bytes(f"{corpus.run_dir(run_id)}/summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     history.publish(corpus, pending, _index_history(resolved.spec))
     return corpus.summary(run_id)
-
-
-class ProgressMonitor:
-    """A live line on stderr: documents read, documents/s and tasks done per segment."""
-
-    def __init__(self, corpus: CorpusDir, plan: Plan, enabled: bool = True, interval: float = 0.5):
-        self.corpus, self.plan, self.interval = corpus, plan, interval
-        self.enabled = enabled
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._started = time.time()
-
-    def start(self):
-        if self.enabled:
-            self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def snapshot(self) -> tuple[int, int, list[tuple[str, int, int]]]:
-        docs = nbytes = 0
-        fs, folder = filesystem(self.corpus.path("runs", self.plan.run_id, "progress"))
-        if fs.exists(folder):
-            for name in fs.ls(folder, detail=False):
-                if name.endswith(".json"):
-                    try:
-                        with fs.open(name, "rb") as handle:
-                            rec = orjson.loads(handle.read())
-                        docs, nbytes = docs + rec["docs"], nbytes + rec["bytes"]
-                    except (OSError, orjson.JSONDecodeError):
-                        pass
-        segments = []
-        for seg in self.plan.segments:
-            fs, comp = filesystem(self.corpus.path("runs", self.plan.run_id, "exec", seg.name, "completions"))
-            segments.append((seg.name, len(fs.ls(comp)) if fs.exists(comp) else 0, seg.tasks))
-        return docs, nbytes, segments
-
-    def _loop(self):
-        from rich.console import Console
-        from rich.live import Live
-        from rich.text import Text
-
-        console = Console(stderr=True)
-        with Live(console=console, refresh_per_second=4, transient=True) as live:
-            while not self._stop.wait(self.interval):
-                docs, nbytes, segments = self.snapshot()
-                elapsed = max(time.time() - self._started, 1e-9)
-                parts = " ".join(f"{name} {done}/{total}" for name, done, total in segments)
-                live.update(Text(f"{docs:,} docs read  {docs / elapsed:,.0f} docs/s  "
-                                 f"{nbytes / 1e6 / elapsed:.1f} MB/s  shards done: {parts}"))
