@@ -9,6 +9,7 @@ import orjson
 import pytest
 from integrity_scenarios import near_copies
 
+from curate import IndexStore
 from curate.run import PipelineRefused
 from curate.testing import read_corpus, read_excluded, run_cli, run_pipeline_dict
 
@@ -172,3 +173,17 @@ def test_same_content_under_a_new_path_is_skipped_and_counted(default_input, gro
         ("zz-renamed-pflag.jsonl.zst", "content_already_consumed")]
     assert skipped[0]["same_as"].endswith("spf13__pflag.jsonl.zst")
     assert run_pipeline_dict(_gh(grown_input, out)).status == "nothing-to-do"  # the copy is remembered
+
+
+def test_changed_exact_dedup_level_is_refused_then_rebuilt(default_input, grown_input, tmp_path):
+    out = tmp_path / "out"
+    run_pipeline_dict(_gh(grown_input, out))
+    shutil.copy(default_input / "dtolnay__anyhow.jsonl.zst", grown_input)
+    by_repo = _pipeline("gh", [str(grown_input / "*.jsonl.zst")], out,
+                        [{"uses": "language_from_extension"}, {"uses": "exact_dedup", "with": {"level": "repo"}}])
+    with pytest.raises(PipelineRefused, match=r'(?s)steps\[1\] \(exact_dedup\): index settings changed \(level: '
+                                              r'file -> repo\); from steps\[1\]\.with\.level: "file" -> "repo"'):
+        run_pipeline_dict(by_repo)
+    result = run_pipeline_dict(by_repo, rebuild_index=("exact_dedup",))
+    assert [s["kind"] for s in result.earlier] == ["rebuild"] and result.summary["docs_in"] == 54
+    assert IndexStore(str(out / "state" / "index" / "exact_dedup")).current().settings["level"] == "repo"
