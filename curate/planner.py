@@ -113,6 +113,8 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
             current.append(plugin)
             continue
         history = previous_runs.get(step.step_id, []) if isinstance(previous_runs, dict) else previous_runs
+        if step.step_id in rebuild:
+            history = []  # the index starts empty
         stage_ctx = StageContext(step_id=step.step_id, run_id=run_id, run_seq=run_seq, tasks=tasks,
                                  work_dir=corpus.path("runs", run_id, "work", step.step_id),
                                  index_dir=corpus.index_dir(step.step_id), previous_runs=list(history),

@@ -316,9 +316,9 @@ def _decide(resolved, corpus: CorpusDir, new: Lineage, options: RunOptions, done
     if unacknowledged:
         return _Decision(refusal=_changes_message(corpus, same[-1], unacknowledged))
     notes = [str(c) for c in open_changes]
-    if backfill:
-        return _Decision(prelude={"kind": "backfill", "steps": backfill, "rebuild": [s for s in backfill if s in stale],
-                                  "notes": notes})
+    if backfill:  # its stages index the corpus's own output: they start from an empty index
+        stages = [s.step_id for s in resolved.steps if s.step_id in backfill and s.cls.kind == "stage"]
+        return _Decision(prelude={"kind": "backfill", "steps": backfill, "rebuild": stages, "notes": notes})
     if rebuild:
         return _Decision(prelude={"kind": "rebuild", "steps": rebuild, "rebuild": rebuild,
                                   "notes": [f"{s}: {stale[s]}; index rebuilt from the corpus" for s in rebuild]})

@@ -187,3 +187,16 @@ def test_changed_exact_dedup_level_is_refused_then_rebuilt(default_input, grown_
     result = run_pipeline_dict(by_repo, rebuild_index=("exact_dedup",))
     assert [s["kind"] for s in result.earlier] == ["rebuild"] and result.summary["docs_in"] == 54
     assert IndexStore(str(out / "state" / "index" / "exact_dedup")).current().settings["level"] == "repo"
+
+
+def test_backfill_of_a_changed_dedup_step_does_not_find_the_corpus_in_its_own_index(default_input, grown_input,
+                                                                                    tmp_path):
+    out = tmp_path / "out"
+    run_pipeline_dict(_gh(grown_input, out))
+    kept = sorted(r["id"] for r in read_corpus(out))
+    stars = _pipeline("gh", [str(grown_input / "*.jsonl.zst")], out,
+                      [{"uses": "language_from_extension"}, {"uses": "exact_dedup", "with": {"keep": "stars"}}])
+    result = run_pipeline_dict(stars, backfill=True)
+    assert [s["kind"] for s in result.earlier] == ["backfill"] and result.status == "nothing-to-do"
+    assert sorted(r["id"] for r in read_corpus(out)) == kept  # rebuilt from scratch, not 'duplicates of itself'
+    assert read_excluded(out, "run-0002") == []
