@@ -94,9 +94,12 @@ def remove_temporary_files(corpus: CorpusDir) -> None:
 def tidy(corpus: CorpusDir, index_history: int = DEFAULT_INDEX_HISTORY) -> None:
     """Finish the clean-up a killed publication left undone: scratch folders of published runs, unreferenced
     index parts. Run under the lock when no run is pending."""
-    for run_id in corpus.published_runs()[-3:]:
+    published = corpus.published_runs()
+    for run_id in published[-3:]:
         for sub in ("work", "progress", "output"):
             corpus.remove_tree(corpus.path("runs", run_id, sub))
+    for run_id in published[:-index_history] if index_history else published:
+        corpus.remove_tree(corpus.path("runs", run_id, "superseded"))  # beyond rollback: a backfill's old output
     collect_garbage(corpus, index_history)
 
 
@@ -143,6 +146,7 @@ def rollback(corpus: CorpusDir, run_id: str | None = None, index_history: int = 
             raise HistoryError(f"{corpus.root} has no run {run_id}; runs: {', '.join(corpus.list_runs())}")
         raise HistoryError(f"only the last run can be rolled back, and that is {last}: roll back "
                            f"{', '.join(reversed(published[published.index(run_id) + 1:]))} first")
+    _check_rollback_possible(corpus, last)
     summary = corpus.summary(last) or {}
     journal = {"run_id": last, "token": uuid.uuid4().hex, "kind": summary.get("kind", "run"),
                "supersedes": summary.get("supersedes", []),
@@ -150,6 +154,22 @@ def rollback(corpus: CorpusDir, run_id: str | None = None, index_history: int = 
     atomic_write_bytes(_journal(corpus), orjson.dumps(journal))
     _apply_rollback(corpus, journal, index_history)
     return journal
+
+
+def _check_rollback_possible(corpus: CorpusDir, run_id: str) -> None:
+    """The index snapshots a rollback returns to must still exist (``state.index_history`` keeps them)."""
+    for store in stores(corpus):
+        snap = store.snapshot(run_id) if store.current_run() == run_id else None
+        if snap is not None and snap.previous is not None and store.snapshot(snap.previous) is None:
+            raise HistoryError(f"cannot roll back {run_id}: the index of step {posixpath.basename(store.root)} "
+                               f"before it ({snap.previous}) was garbage-collected; only the last "
+                               "state.index_history runs can be rolled back")
+    summary = corpus.summary(run_id) or {}
+    for old_run in summary.get("supersedes", []):
+        fs, folder = filesystem(corpus.path("runs", run_id, "superseded", old_run))
+        if not fs.exists(folder) and not fs.exists(filesystem(corpus.path("data", old_run))[1]):
+            raise HistoryError(f"cannot roll back {run_id}: the output it replaced ({old_run}) was removed; only "
+                               "the last state.index_history runs can be rolled back")
 
 
 def finish_interrupted_rollback(corpus: CorpusDir, index_history: int = DEFAULT_INDEX_HISTORY) -> str | None:

@@ -154,3 +154,18 @@ def test_rollback_refuses_while_a_run_is_pending_and_with_nothing_to_undo(tmp_pa
     out.mkdir()
     proc = run_cli("rollback", out, check=False)
     assert proc.returncode == 3 and "has no published run to roll back" in proc.stderr
+
+
+def test_rollback_stops_at_the_index_history_it_keeps(default_input, tmp_path):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    pipeline = _gh(folder, out)
+    pipeline["state"] = {"index_history": 1}
+    for name in ("spf13__pflag", "pallets__itsdangerous", "dtolnay__anyhow"):
+        shutil.copy(default_input / f"{name}.jsonl.zst", folder)
+        run_pipeline_dict(pipeline)
+    assert "rolled back run-0003" in run_cli("rollback", out).stdout
+    refused = run_cli("rollback", out, check=False)
+    assert refused.returncode == 3
+    assert "cannot roll back run-0002: the index of step exact_dedup before it (run-0001) was garbage-collected" \
+        in refused.stderr
