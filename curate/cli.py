@@ -107,8 +107,9 @@ def _validated(pipeline, overrides, output, consequence: str):
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False))
 @_set_option
 @_output_option
-@click.option("-w", "--workers", type=int, default=None, help="Worker processes (default: executor.workers, "
-                                                               "else all cores).")
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=None,
+              help="Tasks running at once, on every executor (default: executor.workers, else all cores locally, "
+                   "as many as Ray can place, no limit on Slurm).")
 @click.option("--restart", is_flag=True, help="Discard an interrupted run instead of resuming it.")
 @click.option("--no-progress", is_flag=True, help="Do not show the live progress line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -136,6 +137,36 @@ def run(pipeline, overrides, output, workers, restart, no_progress, as_json):
     else:
         print_summary(result.summary, console)
         console.print(f"output: {resolved.spec.output.dir}/data/{result.run_id}")
+
+
+@main.command("finish")
+@click.argument("corpus_dir")
+def finish(corpus_dir: str) -> None:
+    """Record the pending run of CORPUS_DIR once its cluster jobs are done: check every task completed, merge
+    the stats, update the manifest, write the summary. Submitted as the last Slurm job of a run."""
+    import yaml
+
+    from curate.run import RunError, run_pipeline
+    from curate.state import CorpusDir, read_bytes
+
+    corpus = CorpusDir(corpus_dir)
+    pending = corpus.pending()
+    if not pending:
+        click.echo(f"{corpus_dir}: no pending run; nothing to finish")
+        return
+    raw = yaml.safe_load(read_bytes(f"{corpus.run_dir(pending['run_id'])}/pipeline.yaml"))
+    resolved, errors = validate_pipeline(raw)
+    if errors:
+        raise click.ClickException(f"{pending['run_id']}/pipeline.yaml: " + "; ".join(errors))
+    try:
+        result = run_pipeline(resolved, show_progress=False, echo=click.echo)
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if result.summary:
+        click.echo(f"{result.run_id} finished: {result.summary['docs_in']} documents in, "
+                   f"{result.summary['docs_out']} out")
+    elif result.status == "submitted":
+        raise click.ClickException(f"{result.run_id} is not finished: tasks were relaunched")
 
 
 @main.group()
