@@ -48,8 +48,11 @@ class EntryPointGroup(click.Group):
 
 
 def _broken_command(name: str, origin: str, exc: Exception) -> click.Command:
+    missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+    hint = f". Install it: pip install '{registry.install_hint(missing)}'" if missing else ""
+
     def fail():
-        raise click.ClickException(f"command '{name}' ({origin}) failed to load: {type(exc).__name__}: {exc}")
+        raise click.ClickException(f"command '{name}' ({origin}) failed to load: {type(exc).__name__}: {exc}{hint}")
 
     return click.Command(name, callback=fail, help=f"(broken: {type(exc).__name__}: {exc})")
 

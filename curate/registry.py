@@ -45,17 +45,29 @@ class PluginInfo:
         except ImportError as exc:
             missing = getattr(exc, "name", None) or str(exc)
             raise PluginError(f"plugin '{self.name}' ({self.entry_point.value}) could not be imported: missing "
-                              f"module '{missing}'. Install the package that provides it, e.g. "
-                              f"pip install '{_install_hint(missing)}'") from exc
+                              f"module '{missing}'. Install the package that provides it: "
+                              f"pip install '{install_hint(missing)}'") from exc
         cls.plugin_name = self.name
         return cls
 
 
-def _install_hint(module: str) -> str:
-    hints = {"ray": "curate[ray]", "vllm": "curate[vllm]", "torch": "curate[llm-cpu]",
-             "transformers": "curate[llm-cpu]", "fasttext": "fasttext-numpy2-wheel",
-             "tree_sitter_language_pack": "tree-sitter-language-pack==0.13.0"}
-    return hints.get(module.split(".")[0], module.split(".")[0].replace("_", "-"))
+#: the extra of curate that installs a module (``pip install 'curate[EXTRA]'``), for the plugin families that are
+#: not in the core install; keep it in step with [project.optional-dependencies] in pyproject.toml
+EXTRA_OF_MODULE = {
+    "fastwarc": "web", "resiliparse": "web", "fasttext": "web",
+    "pygit2": "commits", "bm25s": "commits",
+    "tiktoken": "packer", "tokenizers": "packer",
+    "httpx": "quality",
+    "torch": "llm", "transformers": "llm", "gguf": "llm", "accelerate": "llm",
+    "ray": "ray",
+    "vllm": "vllm",
+}
+
+
+def install_hint(module: str) -> str:
+    """What to ``pip install`` for a missing module: curate's extra that ships it, else the module's name."""
+    top = module.split(".")[0]
+    return f"curate[{EXTRA_OF_MODULE[top]}]" if top in EXTRA_OF_MODULE else top.replace("_", "-")
 
 
 @lru_cache(maxsize=1)
