@@ -32,9 +32,11 @@ class EntryPointGroup(click.Group):
         return {ep.name: ep for ep in entry_points(group=self.entry_point_group)}
 
     def list_commands(self, ctx):
+        """Built-in commands and those of the entry-point group, sorted."""
         return sorted(set(super().list_commands(ctx)) | set(self._entry_points()))
 
     def get_command(self, ctx, name):
+        """A built-in command, else the entry point of that name (imported now), else None."""
         command = super().get_command(ctx, name)
         if command is not None:
             return command

@@ -21,25 +21,30 @@ class PluginError(Exception):
 
 @dataclass(frozen=True)
 class PluginInfo:
+    """One registered plugin: its name and the entry point that provides it."""
     name: str
     entry_point: EntryPoint
 
     @property
     def distribution(self) -> str:
+        """`name version` of the distribution that registers the plugin."""
         dist = self.entry_point.dist
         return f"{dist.name} {dist.version}" if dist else "unknown"
 
     @property
     def origin(self) -> str:
+        """`built-in` for curate's own plugins, else `third-party (distribution version)`."""
         dist = self.entry_point.dist
         return "built-in" if dist is not None and dist.name == "curate" else f"third-party ({self.distribution})"
 
     @property
     def version(self) -> str:
+        """Version of the distribution that registers the plugin."""
         dist = self.entry_point.dist
         return dist.version if dist else "unknown"
 
     def load(self):
+        """Import the plugin class; a missing module raises PluginError with the install line."""
         try:
             cls = self.entry_point.load()
         except ImportError as exc:
@@ -78,17 +83,13 @@ def _all() -> dict[str, PluginInfo]:
     return found
 
 
-def refresh() -> None:
-    """Forget the cached entry points (after installing a plugin package in the same process)."""
-    _all.cache_clear()
-    importlib.invalidate_caches()
-
-
 def names() -> list[str]:
+    """Names of every installed plugin, sorted."""
     return sorted(_all())
 
 
 def info(name: str) -> PluginInfo:
+    """The plugin registered as ``name``; an unknown name raises PluginError naming the closest match."""
     plugins = _all()
     if name in plugins:
         return plugins[name]

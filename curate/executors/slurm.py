@@ -36,6 +36,7 @@ class CurateSlurmExecutor(SlurmPipelineExecutor):
     (curate merges its own per-rank stats in ``curate finish``)."""
 
     def launch_merge_stats(self):
+        """No stats-merging job: `curate finish` merges curate's own stats."""
         return None
 
 
@@ -52,6 +53,7 @@ class SlurmRun:
         self.submitted = ""
 
     def incomplete(self) -> dict[str, int]:
+        """Job name -> number of tasks without a completion marker, for the segments not done."""
         out = {}
         for executor in self.executors:
             missing = executor.get_incomplete_ranks(skip_completed=True)
@@ -151,6 +153,7 @@ def _record_jobs(corpus: CorpusDir, run_id: str, launched: list[tuple[str, str]]
 
 
 def recorded_job_ids(corpus: CorpusDir, run_id: str) -> list[str]:
+    """Every Slurm job id submitted for ``run_id`` (segments and finish jobs), oldest first."""
     raw = read_bytes(_jobs_path(corpus, run_id))
     if not raw:
         return []
