@@ -13,6 +13,8 @@ Usage:
 
 DIR holds ``*.jsonl`` shards (default: /work/bench-corpus, else built with
 ``../shared/tools/make-bench-corpus DIR --mb 150``: real third-party code already on the machine).
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: datatrove's exact-dedup reference imports `tokenizers`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ fast regex word tokenizer (its best case). Our figures include the whole filter 
 hashing, lookup and metadata.
 
     .venv/bin/python tools/bench/bench_decontam.py [--corpus '/work/bench-corpus/shard-*.jsonl'] [--mb 20]
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: spaCy for datatrove's default word tokenizer).
 """
 
 from __future__ import annotations
