@@ -30,12 +30,13 @@ def datatrove_warnings_muted(module: str):
         logger.enable(module)
 
 
-def raise_if_incomplete(executor) -> None:
+def raise_if_incomplete(executor, error: str | None = None) -> None:
     """A segment whose tasks did not all complete stops the run (datatrove would wait for it forever)."""
     missing = executor.get_incomplete_ranks(skip_completed=True)
     if missing:
+        first = f"; the first error: {error}" if error else ""
         raise RuntimeError(f"{len(missing)} of {executor.world_size} tasks of {executor.logging_dir.path} did not "
-                           f"complete (ranks {missing[:10]}); see logs/ there")
+                           f"complete (ranks {missing[:10]}){first}; see logs/ there")
 
 
 def die_with_parent() -> None:

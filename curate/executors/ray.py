@@ -52,12 +52,13 @@ class CurateRayExecutor(RayPipelineExecutor):
                 raise_if_incomplete(self.depends)
             self._launched = True
             ranks = self.get_incomplete_ranks()
+            error = None
             if ranks:
                 self.save_executor_as_json()
-                self._run_ray_tasks(ranks)
-            raise_if_incomplete(self)
+                error = self._run_ray_tasks(ranks)
+            raise_if_incomplete(self, error)
 
-    def _run_ray_tasks(self, ranks: list[int]) -> None:
+    def _run_ray_tasks(self, ranks: list[int]) -> str | None:
         # datatrove's run starts a placement group and a new actor process for every task, about 1 s each on
         # one machine (1.84x the wall time of a local run); plain Ray tasks reuse Ray's worker processes
         import ray
@@ -67,18 +68,21 @@ class CurateRayExecutor(RayPipelineExecutor):
             memory=int(self.mem_per_cpu_gb * self.cpus_per_task * 2**30), **(self.ray_remote_kwargs or {}))
         executor, queue, running = ray.put(self), list(ranks), []
         limit = len(ranks) if self.workers in (-1, None) else self.workers
-        stats = PipelineStats()
+        stats, first_error = PipelineStats(), None
         while queue or running:
             while queue and len(running) < limit:
                 running.append(task.remote(executor, queue.pop(0)))
             done, running = ray.wait(running, num_returns=1)
             try:
                 stats += ray.get(done[0])
-            except Exception:  # noqa: BLE001 - the task's log has the error; raise_if_incomplete reports it
-                continue
+            except Exception as exc:  # noqa: BLE001 - the task's log has the traceback; the others go on
+                cause = getattr(exc, "cause", None) or exc
+                last_line = (str(cause).strip().splitlines() or [""])[-1][:300]
+                first_error = first_error or f"{type(cause).__name__}: {last_line}"
         if not self.get_incomplete_ranks():
             with self.logging_dir.open("stats.json", "wt") as handle:
                 stats.save_to_disk(handle)
+        return first_error
 
     def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
         # relative paths in the YAML mean the directory `curate run` ran in (as under Slurm, where jobs start
