@@ -57,3 +57,18 @@ def test_executor_classes(tmp_path):
     corpus = CorpusDir(str(tmp_path / "corpus"))
     assert isinstance(make_executors(_Plan(), LocalExecutorSpec(), corpus), CurateLocalExecutor)
     assert isinstance(make_executors(_Plan(), RayExecutorSpec(kind="ray"), corpus), CurateRayExecutor)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_terminal_shows_no_datatrove_info_lines(workers, tmp_path):
+    """Tasks in this process (-w 1) or in a pool (-w 2): datatrove's INFO lines stay in the task logs."""
+    from _cluster_helpers import REPO, subset_override
+
+    from curate.testing import run_cli
+
+    out = tmp_path / "out"
+    proc = run_cli("run", REPO / "pipelines" / "github_files.yaml", "-o", out, "-w", workers, "--no-progress",
+                   "--set", subset_override(), cwd=REPO)
+    assert "INFO" not in proc.stderr and "tasks completed" not in proc.stderr, proc.stderr[-2000:]
+    logs = (out / "runs" / "run-0001" / "exec" / "segment-00" / "logs" / "task_00000.log").read_text()
+    assert "Processing done for rank=0" in logs
