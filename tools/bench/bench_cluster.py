@@ -69,18 +69,28 @@ def _stamp(line: str) -> float:
 
 
 def where_time_went(corpus: Path, started: float, ended: float, workers: int) -> dict:
-    """Start-up, tasks, gaps and end of one run, from the first and last line of every task log."""
-    spans = []
+    """Start-up, tasks, gaps and end of one run, from the first and last line of every task log; and the
+    scheduling latencies: from a task ending to the next task of its segment starting (`dispatch`), and from the
+    last task of a segment to the first of the next (`switch`)."""
+    segments = {}
     for log in (corpus / "runs").glob("run-*/exec/*/logs/task_*.log"):
         lines = [line for line in log.read_text().splitlines() if line[:4].isdigit()]
         if lines:
-            spans.append((_stamp(lines[0]), _stamp(lines[-1])))
+            segments.setdefault(log.parent.parent.name, []).append((_stamp(lines[0]), _stamp(lines[-1])))
+    spans = [span for spans in segments.values() for span in spans]
     if not spans:
         return {}
     first, last = min(s for s, _ in spans), max(e for _, e in spans)
     tasks = sum(e - s for s, e in spans) / workers
+    dispatch, ordered = [], sorted(segments.values(), key=min)
+    for spans in ordered:
+        starts, ends = sorted(s for s, _ in spans), sorted(e for _, e in spans)
+        dispatch += [max(0.0, start - ends[i]) for i, start in enumerate(starts[workers:])]
+    switch = [max(0.0, min(s for s, _ in b) - max(e for _, e in a)) for a, b in zip(ordered, ordered[1:])]
     return {"startup": first - started, "tasks": tasks, "gaps": max(0.0, last - first - tasks),
-            "end": ended - last, "ntasks": len(spans)}
+            "end": ended - last, "ntasks": len(spans),
+            "dispatch": sum(dispatch) / len(dispatch) if dispatch else 0.0,
+            "switch": sum(switch) / len(switch) if switch else 0.0}
 
 
 def split_shards(shards: list[str], pieces: int, folder: Path) -> list[str]:
@@ -165,7 +175,9 @@ def main() -> None:
                 print(f"round {round_no + 1} {name:5s}: {row['wall']:6.1f} s wall ({row['run_wall']:.1f} s in run), "
                       f"{row['mb'] / row['wall'] / 2:5.2f} MB/s/core, {row['docs'] / row['wall'] / 2:6.0f} docs/s/core"
                       f" | start-up {row['startup']:4.1f} s, tasks {row['tasks']:5.1f} s, gaps {row['gaps']:4.1f} s,"
-                      f" end {row['end']:4.1f} s ({row['ntasks']} tasks)", flush=True)
+                      f" end {row['end']:4.1f} s ({row['ntasks']} tasks; per task dispatch "
+                      f"{row['dispatch'] * 1e3:4.0f} ms, per segment switch {row['switch'] * 1e3:4.0f} ms)",
+                      flush=True)
         assert len({r["digest"] for r in rows["local"] + rows["ray"]}) == 1, "local and Ray outputs differ"
         local, ray = (statistics.median(r["wall"] for r in rows[k]) for k in ("local", "ray"))
         best_local, best_ray = (min(r["wall"] for r in rows[k]) for k in ("local", "ray"))
