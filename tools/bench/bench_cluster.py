@@ -83,8 +83,8 @@ def where_time_went(corpus: Path, started: float, ended: float, workers: int) ->
     first, last = min(s for s, _ in spans), max(e for _, e in spans)
     tasks = sum(e - s for s, e in spans) / workers
     dispatch, ordered = [], sorted(segments.values(), key=min)
-    for spans in ordered:
-        starts, ends = sorted(s for s, _ in spans), sorted(e for _, e in spans)
+    for segment in ordered:
+        starts, ends = sorted(s for s, _ in segment), sorted(e for _, e in segment)
         dispatch += [max(0.0, start - ends[i]) for i, start in enumerate(starts[workers:])]
     switch = [max(0.0, min(s for s, _ in b) - max(e for _, e in a)) for a, b in zip(ordered, ordered[1:])]
     return {"startup": first - started, "tasks": tasks, "gaps": max(0.0, last - first - tasks),
