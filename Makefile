@@ -37,7 +37,7 @@ install: $(FULL_STAMP)
 
 demo: install-core
 	$(BIN)/curate run pipelines/github_files.yaml
-	$(BIN)/curate report out/github-files --no-yaml
+	$(BIN)/curate report out/github-files --no-yaml --html out/github-files-report.html
 
 lint: install
 	$(BIN)/ruff check .
