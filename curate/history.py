@@ -34,6 +34,7 @@ class HistoryError(Exception):
 
 
 def stores(corpus: CorpusDir) -> list[IndexStore]:
+    """Every step's persistent index in the corpus (``state/index/*``)."""
     return index_stores(corpus.path("state", "index"))
 
 
@@ -238,5 +239,6 @@ def run_rows(corpus: CorpusDir) -> list[dict]:
 
 
 def rolled_back(corpus: CorpusDir) -> list[dict]:
+    """The rollbacks recorded in ``state/history.jsonl``, oldest first."""
     raw = read_bytes(corpus.path("state", "history.jsonl")) or b""
     return [e for e in (orjson.loads(line) for line in raw.splitlines() if line.strip()) if e["event"] == "rollback"]

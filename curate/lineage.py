@@ -24,6 +24,8 @@ from curate.state import CorpusDir, atomic_write_bytes, join, read_bytes
 
 @dataclass
 class StepLineage:
+    """What one input or step contributes to a run's results."""
+
     yaml_path: str
     id: str
     uses: str
@@ -35,6 +37,8 @@ class StepLineage:
 
 @dataclass
 class Lineage:
+    """Everything that makes a run's results what they are; ``fingerprint`` hashes it."""
+
     pipeline: str
     output: dict
     inputs: list[StepLineage]
@@ -48,17 +52,21 @@ class Lineage:
             self.fingerprint = _hash(self.content())
 
     def content(self) -> dict:
+        """What the fingerprint hashes (not the kind or notes of the run)."""
         return {"pipeline": self.pipeline, "output": self.output,
                 "inputs": [_step_content(s) for s in self.inputs], "steps": [_step_content(s) for s in self.steps]}
 
     def step(self, step_id: str) -> StepLineage | None:
+        """The step with this id, or None."""
         return next((s for s in self.steps if s.id == step_id), None)
 
     def to_json(self) -> bytes:
+        """``runs/<run>/lineage.json``."""
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
     @classmethod
     def from_json(cls, raw: bytes) -> Lineage:
+        """Read ``runs/<run>/lineage.json``."""
         data = orjson.loads(raw)
         data["inputs"] = [StepLineage(**s) for s in data["inputs"]]
         data["steps"] = [StepLineage(**s) for s in data["steps"]]
@@ -110,10 +118,12 @@ def lineage_of(resolved, kind: str = "run") -> Lineage:
 
 
 def lineage_path(corpus: CorpusDir, run_id: str) -> str:
+    """Where a run's lineage is recorded."""
     return join(corpus.run_dir(run_id), "lineage.json")
 
 
 def write_lineage(corpus: CorpusDir, run_id: str, lineage: Lineage) -> None:
+    """Record a run's lineage (atomically)."""
     atomic_write_bytes(lineage_path(corpus, run_id), lineage.to_json())
 
 
@@ -146,6 +156,8 @@ def _lineage_from_resolved_yaml(data: dict, plugins: dict) -> Lineage:
 # ---- differences ---------------------------------------------------------------------------------------------
 @dataclass
 class Change:
+    """One difference between two lineages, printed as ``<YAML path>: old -> new``."""
+
     path: str  # YAML path in the new pipeline (or the old one for a removed step)
     what: str  # param | plugin | uses | added | removed | order | input | output
     old: object = None

@@ -47,6 +47,7 @@ def process_start(pid: int) -> str | None:
 
 
 def pid_alive(pid: int, start: str | None) -> bool:
+    """Whether ``pid`` runs on this host and is the process that started at ``start``."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -58,12 +59,14 @@ def pid_alive(pid: int, start: str | None) -> bool:
 
 
 def this_owner(run: str | None = None) -> dict:
+    """The owner record of this process."""
     return {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": process_start(os.getpid()),
             "started": time.time(), "run": run, "kind": "process", "token": uuid.uuid4().hex,
             "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:300]}
 
 
 def describe(owner: dict) -> str:
+    """An owner in words, for messages."""
     started = datetime.datetime.fromtimestamp(owner.get("started", 0)).strftime("%Y-%m-%d %H:%M:%S")
     if owner.get("kind") == "slurm":
         jobs = ", ".join(owner.get("jobs", [])) or "?"
@@ -82,6 +85,7 @@ class Lock:
         self.owner: dict | None = None
 
     def holder(self) -> dict | None:
+        """The recorded owner, or None when the directory is free."""
         raw = read_bytes(self.path)
         if raw is None:
             return None
@@ -112,6 +116,7 @@ class Lock:
             self._write(self.owner)
 
     def release(self) -> None:
+        """Remove the lock if it is still ours."""
         with self._guard():
             holder = self.holder()
             if holder is not None and self.owner is not None and holder.get("token") == self.owner.get("token"):
@@ -165,6 +170,7 @@ class CorpusLocks:
         self.locks = [Lock(f, alive) for f in dict.fromkeys(folders)]
 
     def acquire(self, owner: dict, echo=print, adopt=None) -> None:
+        """Take every lock, or none (``CorpusBusy``)."""
         taken = []
         try:
             for lock in self.locks:
@@ -176,9 +182,11 @@ class CorpusLocks:
             raise
 
     def update(self, **fields) -> None:
+        """Change the recorded owner of every lock."""
         for lock in self.locks:
             lock.update(**fields)
 
     def release(self) -> None:
+        """Release every lock."""
         for lock in reversed(self.locks):
             lock.release()

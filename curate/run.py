@@ -8,7 +8,6 @@ publishes, abandons and rolls back runs; ``curate/lineage.py`` says how a pipeli
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -19,7 +18,7 @@ import yaml
 from curate import history, registry
 from curate.card import publish_card
 from curate.config import ResolvedPipeline, ResolvedStep
-from curate.executors import jobs_in_flight, make_executors
+from curate.executors import jobs_still_running, make_executors
 from curate.lineage import Lineage, compare, lineage_of, lineage_path, recorded_lineage, write_lineage
 from curate.lock import CorpusBusy, CorpusLocks, default_alive, this_owner
 from curate.planner import Plan, ShardAssignment, build_plan
@@ -44,10 +43,14 @@ class RunError(Exception):
 
 
 class OutputUnusable(RunError):
+    """The output or state directory cannot hold a corpus (a file, not writable)."""
+
     exit_code = 2
 
 
 class UsageError(RunError):
+    """A command-line option names something that does not exist."""
+
     exit_code = 2
 
 
@@ -58,6 +61,8 @@ class PipelineRefused(RunError):
 
 
 class CorpusLocked(RunError):
+    """Another live run holds the corpus."""
+
     exit_code = 4
 
 
@@ -73,6 +78,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """What ``run_pipeline`` did: the last run, its status and summary, and the runs done before it."""
+
     run_id: str | None
     status: str  # "completed" | "nothing-to-do" | "submitted" (Slurm jobs queued)
     summary: dict | None = None
@@ -85,6 +92,7 @@ def pipeline_fingerprint(resolved: ResolvedPipeline) -> str:
 
 
 def resolved_yaml_dict(resolved: ResolvedPipeline) -> dict:
+    """The pipeline as run: every default filled in, every step with its id (``runs/<run>/pipeline.yaml``)."""
     spec = resolved.spec.model_dump(by_alias=True, mode="json")
     for item, step in zip(spec["inputs"], resolved.inputs):
         item["with"] = step.params.model_dump(mode="json")
@@ -95,6 +103,7 @@ def resolved_yaml_dict(resolved: ResolvedPipeline) -> dict:
 
 
 def plugin_versions(resolved: ResolvedPipeline) -> dict:
+    """Per plugin used: kind, origin, distribution and object (``runs/<run>/plugins.json``)."""
     out = {}
     for step in resolved.inputs + resolved.steps:
         name = step.spec.source if hasattr(step.spec, "source") else step.spec.uses
@@ -197,7 +206,7 @@ def _owner_alive(owner: dict, executor_spec, corpus: CorpusDir) -> bool:
         return default_alive(owner)
     if shutil.which("squeue") is None:
         return True  # this machine cannot see the queue: the jobs may still run
-    return bool(jobs_in_flight(executor_spec, corpus, owner.get("run") or ""))
+    return bool(jobs_still_running(executor_spec, corpus, owner.get("run") or ""))
 
 
 def _still_queued(locks: CorpusLocks, corpus: CorpusDir, resolved) -> str | None:
@@ -206,7 +215,7 @@ def _still_queued(locks: CorpusLocks, corpus: CorpusDir, resolved) -> str | None
     pending = corpus.pending()
     if not holder or holder.get("kind") != "slurm" or not pending or holder.get("run") != pending["run_id"]:
         return None
-    busy = jobs_in_flight(resolved.spec.executor, corpus, pending["run_id"]) if shutil.which("squeue") else []
+    busy = jobs_still_running(resolved.spec.executor, corpus, pending["run_id"]) if shutil.which("squeue") else []
     if not busy or pending.get("pipeline_sha256") != pipeline_fingerprint(resolved):
         return None
     return f"{pending['run_id']} is still running as Slurm jobs {', '.join(busy)}; nothing submitted"
@@ -479,8 +488,6 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
     plan = build_plan(resolved, corpus, run_id, run_seq, shards, _index_history_runs(resolved, corpus, run_id),
                       frozenset(pending.get("rebuild", [])))
     executor_spec = resolved.spec.executor
-    if workers is None:
-        workers = getattr(executor_spec, "workers", None) or os.cpu_count() or 1
     started = time.time()
     last = make_executors(plan, executor_spec, corpus, workers)
     monitor = ProgressMonitor(corpus, plan, pending["shards"], enabled=show_progress)

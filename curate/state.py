@@ -1,6 +1,6 @@
 """The corpus directory: output shards, excluded records, persistent state and run records.
 
-Layout (DESIGN.md §7)::
+Layout::
 
     LOCK                               the run holding the corpus (host, pid, start): one writer at a time
     data/<run>/part-<rank>.jsonl.zst    output shards of each published run
@@ -36,6 +36,7 @@ def filesystem(path: str):
 
 
 def join(base: str, *parts: str) -> str:
+    """Join path parts with ``/`` (local paths and URLs alike)."""
     return posixpath.join(str(base), *parts)
 
 
@@ -50,6 +51,7 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
 
 
 def read_bytes(path: str) -> bytes | None:
+    """The content of a file, or None when it does not exist."""
     fs, p = filesystem(path)
     if not fs.exists(p):
         return None
@@ -69,6 +71,7 @@ def file_fingerprint(path: str) -> dict:
 
 
 def quick_fingerprint(path: str) -> dict:
+    """Size and modification time of a file, without reading it."""
     fs, p = filesystem(path)
     info = fs.info(p)
     return {"size": info.get("size"), "mtime": _mtime(info)}
@@ -102,17 +105,21 @@ class CorpusDir:
 
     # ---- paths -------------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
+        """A path in the corpus; ``state/...`` resolves to the state directory."""
         if parts and parts[0] == "state":
             return join(self.state_dir, *parts[1:])
         return join(self.root, *parts)
 
     def run_dir(self, run_id: str) -> str:
+        """``runs/<run>``: the run's records."""
         return self.path("runs", run_id)
 
     def index_dir(self, step_id: str) -> str:
+        """``state/index/<step>``: a step's persistent index."""
         return self.path("state", "index", step_id)
 
     def work_dir(self, run_id: str) -> str:
+        """``runs/<run>/work``: scratch space, removed once the run is published."""
         return self.path("runs", run_id, "work")
 
     def staging(self, run_id: str, area: str) -> str:
@@ -120,10 +127,12 @@ class CorpusDir:
         return self.path("runs", run_id, "output", area)
 
     def lock_folders(self) -> list[str]:
+        """The folders a writer locks: the corpus, and the state directory when it lives elsewhere."""
         return [self.root] + ([self.state_dir] if self.state_dir != join(self.root, "state") else [])
 
     # ---- runs --------------------------------------------------------------------------------------
     def list_runs(self) -> list[str]:
+        """Every run folder, published, failed or pending, oldest first."""
         fs, p = filesystem(self.path("runs"))
         if not fs.exists(p):
             return []
@@ -131,15 +140,18 @@ class CorpusDir:
         return sorted(n for n in names if n.startswith("run-"))
 
     def next_run_id(self) -> str:
+        """The id of the next run: one more than the last run folder."""
         runs = self.list_runs()
         seq = int(runs[-1].split("-")[1]) + 1 if runs else 1
         return f"run-{seq:04d}"
 
     def write_step_stats(self, run_id: str, segment: int, step_index: int, rank: int, payload: bytes) -> None:
+        """Save one rank's counters of one step (merged by the runner and ``curate report``)."""
         atomic_write_bytes(self.path("runs", run_id, "stats", f"seg{segment:02d}-step{step_index:03d}-{rank:05d}.json"),
                            payload)
 
     def read_step_stats(self, run_id: str) -> list[dict]:
+        """Every per-rank counter record of a run."""
         fs, p = filesystem(self.path("runs", run_id, "stats"))
         if not fs.exists(p):
             return []
@@ -152,6 +164,7 @@ class CorpusDir:
 
     # ---- manifest and pending run ------------------------------------------------------------------
     def manifest(self) -> dict[str, dict]:
+        """The consumed input shards, by path."""
         raw = read_bytes(self.path("state", "manifest.jsonl"))
         if not raw:
             return {}
@@ -159,6 +172,7 @@ class CorpusDir:
         return {e["shard"]: e for e in entries}
 
     def add_to_manifest(self, entries: list[dict]) -> None:
+        """Record shards as consumed (rewrites the manifest atomically)."""
         current = self.manifest()
         for entry in entries:
             current[entry["shard"]] = entry
@@ -178,6 +192,7 @@ class CorpusDir:
 
     # ---- run records -------------------------------------------------------------------------------
     def summary(self, run_id: str) -> dict | None:
+        """A finished run's ``summary.json`` (published or failed), or None."""
         raw = read_bytes(join(self.run_dir(run_id), "summary.json"))
         return orjson.loads(raw) if raw else None
 
@@ -186,6 +201,7 @@ class CorpusDir:
         return [r for r in self.list_runs() if (self.summary(r) or {}).get("status", "completed") == "completed"]
 
     def append_history(self, event: dict) -> None:
+        """Append an event (a rollback, ...) to ``state/history.jsonl``."""
         path = self.path("state", "history.jsonl")
         atomic_write_bytes(path, (read_bytes(path) or b"") + orjson.dumps({"at": time.time(), **event}) + b"\n")
 
@@ -207,10 +223,12 @@ class CorpusDir:
         return True
 
     def pending(self) -> dict | None:
+        """The run in progress (``state/pending.json``), or None."""
         raw = read_bytes(self.path("state", "pending.json"))
         return orjson.loads(raw) if raw else None
 
     def set_pending(self, plan: dict | None) -> None:
+        """Record the run in progress, or (None) that there is none."""
         target = self.path("state", "pending.json")
         if plan is None:
             fs, p = filesystem(target)
@@ -220,6 +238,7 @@ class CorpusDir:
         atomic_write_bytes(target, orjson.dumps(plan, option=orjson.OPT_INDENT_2))
 
     def remove_tree(self, path: str) -> None:
+        """Delete a file or folder if it exists."""
         fs, p = filesystem(path)
         if fs.exists(p):
             fs.rm(p, recursive=True)

@@ -19,12 +19,16 @@ class CorpusOutputSource(Source):
     plugin_name = "corpus_output"
 
     class Params(PluginParams):
+        """The files to read."""
+
         shards: list[str] = []
 
     def list_shards(self) -> list[str]:
+        """The output files chosen by the runner, in order."""
         return list(self.params.shards)
 
     def read_shard(self, shard: str) -> Iterator[Document]:
+        """The documents of one output file, as they were written."""
         for record in iter_shard(shard):
             yield record_to_doc(record)
 

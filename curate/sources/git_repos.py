@@ -59,12 +59,15 @@ class GitReposSource(Source):
                                                             "{repo, stars, forks, license}.")
 
     def check(self) -> list[str]:
+        """Problems with the repositories named in ``paths`` (missing, not a repository, ...)."""
         return repository_problems(self.params.paths, self.params.metadata_file)
 
     def warnings(self) -> list[str]:
+        """Bad ``.bundle`` files (one line each); the run excludes them and goes on."""
         return bundle_warnings(self.params.paths)
 
     def list_shards(self) -> list[str]:
+        """One shard per repository matched by ``paths``."""
         return list_repositories(self.params.paths)
 
     def shard_fingerprint(self, shard: str) -> dict:
@@ -79,6 +82,7 @@ class GitReposSource(Source):
         return out
 
     def read_shard(self, shard: str) -> Iterator[Document | Reject]:
+        """The files of the repository at ``ref`` as documents; unusable files as rejects."""
         repo = repo_name(shard)
         read = 0
         try:

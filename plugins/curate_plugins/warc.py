@@ -34,7 +34,7 @@ class WarcSource(Source):
     (docs/web.md); the recovery reads only around the broken record.
     """
 
-    requires = {"fastwarc": "fastwarc>=0.14", "resiliparse": "resiliparse>=0.14"}
+    requires = {"fastwarc": "curate[web]", "resiliparse": "curate[web]"}
 
     class Params(PluginParams):
         paths: list[str] = Field(min_length=1, description="WARC files or glob patterns (`.warc`, `.warc.gz`); "
