@@ -191,7 +191,7 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
         result = _run_locked(resolved, corpus, workers, restart, show_progress, echo, options or RunOptions(),
                              finishing)
         if result.status == "submitted":
-            from curate.slurm import recorded_job_ids
+            from curate.executors.slurm import recorded_job_ids
 
             locks.update(kind="slurm", run=result.run_id, jobs=recorded_job_ids(corpus, result.run_id))
             handed_over = True
