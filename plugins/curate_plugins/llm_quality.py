@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from curate import Annotator
-from curate_plugins._quality.backends import BACKEND_REQUIREMENTS
 from curate_plugins._quality.labeller import OracleSettings
 from curate_plugins._quality.prompt import content_sha256, load_prompt
+from curate_plugins.lib.llm.preflight import preflight
 
 
 class LlmQuality(Annotator):
@@ -32,13 +32,13 @@ class LlmQuality(Annotator):
             load_prompt(self.params.prompt)
         except (FileNotFoundError, ValueError) as exc:
             problems.append(f"with.prompt: {exc}")
-        problems += backend_problems(self.params.backend)
+        problems += preflight(self.params.backend)
         return problems
 
     def setup(self) -> None:
-        from curate_plugins._quality.backends import make_backend
-        from curate_plugins._quality.cache import LabelCache
         from curate_plugins._quality.labeller import Labeller
+        from curate_plugins.lib.llm.backend import make_backend
+        from curate_plugins.lib.llm.cache import LabelCache
 
         self._labeller = Labeller(self.params, make_backend(self.params.backend), load_prompt(self.params.prompt),
                                   LabelCache(self.params.cache))
@@ -84,16 +84,3 @@ class LlmQuality(Annotator):
 
 def in_sample(text: str, fraction: float) -> bool:
     return fraction >= 1.0 or int(content_sha256(text)[:8], 16) < fraction * 0x100000000
-
-
-def backend_problems(config) -> list[str]:
-    import importlib.util
-    from pathlib import Path
-
-    problems = [f"with.backend.kind: {config.kind} needs `{module}` (pip install '{req}')"
-                for module, req in BACKEND_REQUIREMENTS[config.kind].items()
-                if importlib.util.find_spec(module) is None]
-    if config.kind == "transformers" and not Path(config.model).is_dir():
-        problems.append(f"with.backend.model: {config.model!r} is not a local model directory (the transformers "
-                        f"backend never downloads)")
-    return problems

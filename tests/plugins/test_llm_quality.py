@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from _quality_helpers import proxy_server, server_stats
 
 from curate.testing import apply_step, make_doc
-from curate_plugins._quality.backends import BackendConfig, make_backend
-from curate_plugins._quality.cache import LabelCache
 from curate_plugins._quality.labeller import Labeller, OracleSettings
 from curate_plugins._quality.parse import expected_rating, parse_rating
 from curate_plugins._quality.prompt import ANSWER_PREFIX, load_prompt
 from curate_plugins._quality.proxy import proxy_rating
+from curate_plugins.lib.llm.backend import make_backend
+from curate_plugins.lib.llm.cache import LabelCache
+from curate_plugins.lib.llm.config import BackendConfig
 from curate_plugins.llm_quality import LlmQuality
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "quality_prompt_seed_coder_v1.txt"
@@ -232,32 +232,3 @@ def test_transformers_generate_path_retries_then_records_error(tiny_model, tmp_p
     assert lab.stats.requests == 4 and lab.stats.retried == 2
     assert all(x.value is None and x.error.startswith("unparsable") and x.attempts == 2 for x in labels)
     assert all(len(x.answer) > 0 for x in labels)
-
-
-# ---------------------------------------------------------------- vllm backend (no vllm on CPU CI)
-
-def test_vllm_request_building_and_validation_without_vllm():
-    from curate_plugins._quality.backend_vllm import engine_kwargs, sampling_kwargs, to_completion
-
-    cfg = BackendConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", tensor_parallel_size=4,
-                        max_model_len=8192)
-    assert engine_kwargs(cfg) == {"model": "Qwen/Qwen2.5-Coder-7B-Instruct", "tensor_parallel_size": 4,
-                                  "enable_prefix_caching": True, "gpu_memory_utilization": 0.9, "dtype": "auto",
-                                  "seed": 0, "max_model_len": 8192}
-    assert sampling_kwargs(cfg, 1, 0.0, 20) == {"max_tokens": 1, "temperature": 0.0, "seed": 0, "logprobs": 20}
-    lp = SimpleNamespace
-    output = SimpleNamespace(prompt_token_ids=[1, 2, 3], outputs=[SimpleNamespace(
-        text="7]]", token_ids=[22, 9], logprobs=[{22: lp(logprob=-0.1, decoded_token="7"),
-                                                 23: lp(logprob=-2.4, decoded_token="8")},
-                                                {9: lp(logprob=-0.01, decoded_token="]]")}])])
-    completion = to_completion(output)
-    assert completion.tokens == ["7", "]]"] and completion.prompt_tokens == 3
-    assert expected_rating(completion.top_logprobs[0]) == pytest.approx(
-        (7 * math.exp(-0.1) + 8 * math.exp(-2.4)) / (math.exp(-0.1) + math.exp(-2.4)))
-    step = LlmQuality(backend={"kind": "vllm", "model": "m"}, cache="/tmp/unused.sqlite")
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        assert any("needs `vllm`" in p for p in step.check())
-        with pytest.raises(ImportError, match="curate\\[vllm\\]"):
-            make_backend(cfg)

@@ -75,7 +75,16 @@ class Handler(BaseHTTPRequestHandler):
                 body = {"requests": state.requests, "max_inflight": state.max_inflight, "by_status": state.by_status,
                         "attempts": state.attempts}
             return self._send(200, body)
+        if self.path.rstrip("/").endswith("/models"):
+            if not self._authorised():
+                return self._send(401, {"error": {"message": "invalid api key"}})
+            names = [n for n in state.args.models.split(",") if n]
+            return self._send(200, {"object": "list", "data": [{"id": n, "object": "model"} for n in names]})
         self._send(404, {"error": {"message": "not found"}})
+
+    def _authorised(self) -> bool:
+        key = self.server.state.args.api_key
+        return not key or self.headers.get("authorization") == f"Bearer {key}"
 
     def do_POST(self):
         state: State = self.server.state
@@ -172,6 +181,8 @@ def main(argv=None):
     parser.add_argument("--retry-after", type=float, default=0.05, help="Retry-After seconds sent with 429")
     parser.add_argument("--hang", type=float, default=3.0, help="seconds a `timeout` fault sleeps")
     parser.add_argument("--delay", type=float, default=0.0, help="latency added to every request")
+    parser.add_argument("--models", default="proxy", help="comma-separated model names listed by GET /v1/models")
+    parser.add_argument("--api-key", default="", help="GET /v1/models answers 401 without this bearer key")
     parser.add_argument("--garble", type=int, default=0, help="per prompt, the first N answers are refusals")
     parser.add_argument("--quote-after", action="store_true", help="quote the file's own `Rating` line after the "
                                                                    "rating (a model echoing an injection)")
