@@ -154,5 +154,6 @@ def read_question(answer: str) -> tuple[str, list[str]]:
     question = match.group(1).strip() if match else ""
     if not question:  # no "Question:" label: the prose before the first code block
         question = (answer or "").split("```", 1)[0].strip()
-    tests = [t for t in assert_tests("\n".join(f"```python\n{b}\n```" for b in code_blocks(answer))) if has_assertion(t)]
+    fenced = "\n".join(f"```python\n{b}\n```" for b in code_blocks(answer))
+    tests = [t for t in assert_tests(fenced) if has_assertion(t)]
     return question, tests

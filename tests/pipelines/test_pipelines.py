@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from curate.testing import read_corpus, run_cli
 
@@ -13,8 +17,29 @@ PIPELINES = sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.y
 
 @pytest.mark.parametrize("pipeline", PIPELINES, ids=[p.name for p in PIPELINES])
 def test_shipped_pipeline_validates(pipeline, repo_root):
-    proc = run_cli("validate", pipeline, cwd=repo_root, check=False)
+    with _llm_servers_of(pipeline) as overrides:  # validate asks an openai backend's server for its models
+        proc = run_cli("validate", pipeline, *overrides, cwd=repo_root, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+@contextmanager
+def _llm_servers_of(pipeline: Path):
+    """A local OpenAI-compatible server (curate's proxy oracle) serving the model of each step with an `openai`
+    backend; yields the --set options pointing the steps at it."""
+    steps = yaml.safe_load(pipeline.read_text())["steps"]
+    served = {i: s["with"]["backend"]["model"] for i, s in enumerate(steps)
+              if (s.get("with") or {}).get("backend", {}).get("kind") == "openai"}
+    if not served:
+        yield []
+        return
+    proc = subprocess.Popen([sys.executable, "-m", "curate_plugins._quality.proxy_server", "--port", "0",
+                             "--models", ",".join(served.values())], stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}/v1"
+        yield [arg for i in served for arg in ("--set", f"steps[{i}].with.backend.base_url={url}")]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_main_job_runs_on_embedded_input(repo_root, tmp_path):

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from curate_plugins._synth.extract import assert_tests, code_blocks, has_assertion, solution_code, split_solution_and_tests
+from curate_plugins._synth.extract import (
+    assert_tests,
+    code_blocks,
+    has_assertion,
+    solution_code,
+    split_solution_and_tests,
+)
 from curate_plugins._synth.ranking import (
     acecoder_pairs,
     correctness_pair,

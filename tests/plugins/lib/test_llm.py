@@ -187,7 +187,8 @@ def test_vllm_request_building_and_output_parsing_without_vllm():
         "n": 15, "max_tokens": 256, "temperature": 0.8, "top_p": 1.0, "seed": 0, "stop": ["```"], "logprobs": 20}
     lp = SimpleNamespace
     sample = SimpleNamespace(index=0, text="7]]", token_ids=[22, 9], finish_reason="stop",
-                             logprobs=[{22: lp(logprob=-0.1, decoded_token="7"), 23: lp(logprob=-2.4, decoded_token="8")},
+                             logprobs=[{22: lp(logprob=-0.1, decoded_token="7"),
+                                        23: lp(logprob=-2.4, decoded_token="8")},
                                        {9: lp(logprob=-0.01, decoded_token="]]")}])
     second = SimpleNamespace(index=1, text="8", token_ids=[23], finish_reason="length", logprobs=None)
     [first, other] = to_completions(SimpleNamespace(prompt_token_ids=[1, 2, 3], outputs=[second, sample]))
