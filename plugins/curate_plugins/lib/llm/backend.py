@@ -27,6 +27,7 @@ class Completion:
     top_logprobs: list[dict[str, float]] = field(default_factory=list)  # per step: {token text: log-probability}
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens served from a prefix cache (vLLM)
     finish_reason: str = ""  # "stop" (end of sequence or a stop string) or "length"
     error: str | None = None
 

@@ -41,7 +41,10 @@ def sampling_kwargs(config: BackendConfig, sampling: Sampling) -> dict:
 def to_completions(request_output) -> list[Completion]:
     """One ``Completion`` per sample of a ``RequestOutput``."""
     prompt_tokens = len(request_output.prompt_token_ids or ())
-    return [_sample(out, prompt_tokens) for out in sorted(request_output.outputs, key=lambda o: o.index)]
+    samples = [_sample(out, prompt_tokens) for out in sorted(request_output.outputs, key=lambda o: o.index)]
+    for sample in samples:
+        sample.cached_tokens = int(getattr(request_output, "num_cached_tokens", 0) or 0)
+    return samples
 
 
 def _sample(out, prompt_tokens: int) -> Completion:
