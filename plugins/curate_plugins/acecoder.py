@@ -8,11 +8,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from curate import Document, Drop, PluginMetadata
+from curate import Document, Drop
 from curate_plugins._synth import prompts
 from curate_plugins._synth.extract import assert_tests, code_blocks, has_assertion, render_code, solution_code
 from curate_plugins._synth.ranking import acecoder_pairs
-from curate_plugins._synth.records import child, pair_text, sft_text, verdicts
+from curate_plugins._synth.records import RecordMetadata, child, pair_text, sft_text, verdicts
 from curate_plugins._synth.step import SynthParams, SynthStep
 from curate_plugins.lib.sandbox import ExecJob, SandboxLimits
 
@@ -34,20 +34,14 @@ class Acecoder(SynthStep):
 
     namespace = "acecoder"
 
-    class Metadata(PluginMetadata):
-        record: str = Field(description="`pair`: a preference pair; `sft`: the question with its verified tests.")
-        prompt: str = Field(description="Pair: the question (TRL `prompt`).")
-        chosen: str = Field(description="Pair: the program with the higher pass rate, fenced (TRL `chosen`).")
-        rejected: str = Field(description="Pair: the other program, fenced (TRL `rejected`).")
+    class Metadata(RecordMetadata):
+        """SFT: the synthesised question, the reference solution and the tests it passes."""
+
         chosen_pass_rate: float = Field(description="Pair: s_i.")
         rejected_pass_rate: float = Field(description="Pair: s_j.")
-        question: str = Field(description="The synthesised question.")
-        solution: str = Field(description="SFT: the reference solution.")
-        tests: list[str] = Field(description="The tests the reference solution passes.")
         tests_generated: int = Field(description="Tests read from the LLM's answer.")
         tests_kept: int = Field(description="Tests the reference solution passes.")
         pass_rates: list[float] = Field(description="Pass rate of each sampled program on the kept tests.")
-        model: str = Field(description="The LLM (backend:model).")
 
     class Params(SynthParams):
         tests: int = Field(20, ge=1, le=100, description="Tests asked for per question (AceCoder: about 20).")

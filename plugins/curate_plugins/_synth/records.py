@@ -9,11 +9,26 @@ pairs (``<ns>.record = "pair"``: prompt, chosen, rejected, in the names TRL's ``
 
 from __future__ import annotations
 
-from curate import Document
+from pydantic import Field
+
+from curate import Document, PluginMetadata
 from curate_plugins._synth.extract import render_code
 from curate_plugins.lib.sandbox import ExecResult
 
 NAMESPACES = ("kodcode", "codedpo", "acecoder")
+
+
+class RecordMetadata(PluginMetadata):
+    """The keys every synthetic record has; pair records add TRL's three fields, SFT records the triplet."""
+
+    record: str = Field(description="`pair`: a preference pair; `sft`: a verified question, solution and tests.")
+    prompt: str = Field(description="Pair: the question (TRL `prompt`).")
+    chosen: str = Field(description="Pair: the preferred program, fenced (TRL `chosen`).")
+    rejected: str = Field(description="Pair: the other program, fenced (TRL `rejected`).")
+    question: str = Field(description="The question.")
+    solution: str = Field(description="SFT: the solution.")
+    tests: list[str] = Field(description="SFT: its tests, one item per test function or assert statement.")
+    model: str = Field(description="The LLM (backend:model).")
 
 
 def child(parent: Document, suffix: str, text: str, meta: dict) -> Document:

@@ -46,7 +46,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def smol():
-    return make_backend(BackendConfig(kind="transformers", model=SMOLLM2, batch_size=8, torch_threads=2))
+    return make_backend(BackendConfig(kind="transformers", model=SMOLLM2, batch_size=8, torch_threads=1))
 
 
 # ---------------------------------------------------------------- the real model

