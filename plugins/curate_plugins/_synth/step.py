@@ -18,12 +18,14 @@ class SynthParams(PluginParams):
                                                     "offline SmolLM2-135M-Instruct).")
     cache: str | None = Field(None, description="Completion cache (SQLite file), keyed by prompt content, prompt "
                                                 "version, model and sampling: a rerun pays nothing again and "
-                                                "gets the same completions. None: no cache.")
+                                                "gets the same completions. None: no cache.",
+                              json_schema_extra={"affects_output": False})
     temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature of solutions and tests.")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass.")
     max_tokens: int = Field(1024, ge=16, description="Generated tokens per answer.")
     seed: int = Field(0, description="Sampling seed (with a cache, reruns read the first run's samples).")
-    batch_size: int = Field(8, ge=1, description="Questions per batch (one LLM call and one sandbox run each).")
+    batch_size: int = Field(8, ge=1, description="Questions per batch (one LLM call and one sandbox run each).",
+                            json_schema_extra={"affects_output": False})
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits, description="Limits of each program run.")
     question_field: str | None = Field(None, description="Metadata key holding the question; None: the text.")
 
