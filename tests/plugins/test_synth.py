@@ -66,6 +66,16 @@ def test_real_world_answer_shapes(answer, solution, tests):
     assert split.solution == solution and len(split.tests) == tests
 
 
+def test_calls_that_only_run_the_tests_are_not_part_of_the_solution():
+    # real SmolLM2 answers: the tests called at top level, or from a __main__ block, next to the solution
+    answer = ("```python\ndef is_even(n):\n    return n % 2 == 0\n\ndef test_is_even():\n    assert is_even(2)\n\n"
+              "test_is_even()\nprint(test_is_even())\nif __name__ == '__main__':\n    test_is_even()\n```")
+    split = split_solution_and_tests(answer)
+    assert split.solution == "def is_even(n):\n    return n % 2 == 0\n" and len(split.tests) == 1
+    kept = split_solution_and_tests("```python\ndef f():\n    return 1\nprint(f())\n```")
+    assert "print(f())" in kept.solution  # a call of the solution itself stays
+
+
 @pytest.mark.parametrize("answer, problem", [
     ("I'm sorry, I can't help with that.", "unparsable"),
     ("```python\ndef f(:\n```", "unparsable"),

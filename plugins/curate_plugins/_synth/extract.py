@@ -3,7 +3,9 @@
 Answers come fenced (```python ... ```), fenced without a language, with prose around, or unfenced; tests come
 as pytest functions, ``Test*`` classes or bare ``assert`` lines, with ``import pytest`` and
 ``from solution import f`` lines. The rule: parse every block with ``ast``; top-level ``test_*`` functions,
-``Test*`` classes and ``assert`` statements are tests; everything else is the solution. Imports found in a
+``Test*`` classes and ``assert`` statements are tests; calls that only run tests (``test_add()``,
+``pytest.main()``, an ``if __name__ == "__main__":`` block of those) are dropped, since the sandbox runs every
+test; everything else is the solution. Imports found in a
 test block are repeated in front of each test, so each test runs on its own in the sandbox. Code that does not
 parse is not code: the answer is unparsable.
 """
@@ -77,9 +79,9 @@ def split_solution_and_tests(answer: str) -> Split:
             source = ast.get_source_segment(block, node) or ""
             if _is_test(node):
                 tests.append("\n".join([*imports, _decorated(block, node)]) if imports else _decorated(block, node))
-            elif not (has_tests and _is_import(node)):
+            elif not (has_tests and _is_import(node)) and not _is_harness(node):
                 rest.append(_decorated(block, node) if hasattr(node, "decorator_list") else source)
-        if rest and not (has_tests and _only_harness(rest)):
+        if rest:
             solution_parts.append("\n\n".join(rest))
     if not parsed_any:
         return Split(problem="unparsable: no Python code in the answer")
@@ -88,10 +90,25 @@ def split_solution_and_tests(answer: str) -> Split:
     return Split(solution="\n\n".join(solution_parts) + "\n", tests=tests)
 
 
-def _only_harness(sources: list[str]) -> bool:
-    """Statements next to tests that are only a test runner call (``pytest.main()``, ``unittest.main()``)."""
-    return all(re.fullmatch(r"(if __name__ == .__main__.:\s*)?\s*(pytest|unittest)\.main\(.*\)\s*", s, re.S)
-               for s in sources)
+def _is_harness(node: ast.stmt) -> bool:
+    """A statement that only runs tests: ``test_x()``, ``pytest.main()``, ``unittest.main()``, ``print(test_x())``,
+    or an ``if __name__ == "__main__":`` block made of those."""
+    if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+        return all(_is_harness(n) for n in node.body)
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    call = node.value
+    if isinstance(call.func, ast.Name) and call.func.id == "print" and call.args:
+        return all(isinstance(a, ast.Call) and _runs_tests(a) for a in call.args)
+    return _runs_tests(call)
+
+
+def _runs_tests(call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id.startswith("test")
+    return isinstance(func, ast.Attribute) and func.attr == "main" and isinstance(func.value, ast.Name) and \
+        func.value.id in ("pytest", "unittest")
 
 
 def _decorated(block: str, node: ast.stmt) -> str:
