@@ -92,6 +92,10 @@ def test_helpers_for_single_purpose_answers():
                                                                                        "assert g() != 2"]
     assert has_assertion("def test_a():\n    with pytest.raises(ValueError):\n        f()")
     assert not has_assertion("def test_a():\n    f(1)") and not has_assertion("def broken(:")
+    # a real SmolLM2 test: the assert sits in a helper the test defines but never calls
+    assert not has_assertion("def test_r():\n    def helper():\n        assert f(1) == 2\n")
+    assert has_assertion("class TestR:\n    def test_a(self):\n        self.assertEqual(f(1), 1)")
+    assert has_assertion("def test_a():\n    for x in [1]:\n        assert f(x)")
 
 
 @pytest.mark.parametrize("passes, attempts, label", [

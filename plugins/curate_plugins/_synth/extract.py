@@ -131,16 +131,35 @@ def assert_tests(answer: str) -> list[str]:
 
 
 def has_assertion(test: str) -> bool:
-    """A test that can fail: it asserts, or expects an exception (``pytest.raises``, ``assertRaises``...)."""
+    """A test that can fail: it asserts, or expects an exception (``pytest.raises``, ``assertRaises``...), in the
+    code the test runs: an assert inside a function the test only defines (never calls) does not count."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError):
         return False
-    for node in ast.walk(tree):
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            if any(_asserts(m.body) for m in node.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)):
+                return True
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            if _asserts(node.body):
+                return True
+        elif _asserts([node]):
+            return True
+    return False
+
+
+def _asserts(statements: list[ast.stmt]) -> bool:
+    """Whether these statements assert, not counting the bodies of functions and classes they only define."""
+    todo: list[ast.AST] = list(statements)
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.Assert):
             return True
         if isinstance(node, ast.Attribute) and (node.attr == "raises" or node.attr.startswith("assert")):
             return True
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            todo.extend(ast.iter_child_nodes(node))
     return False
 
 
