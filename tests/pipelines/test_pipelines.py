@@ -17,26 +17,27 @@ PIPELINES = sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.y
 
 @pytest.mark.parametrize("pipeline", PIPELINES, ids=[p.name for p in PIPELINES])
 def test_shipped_pipeline_validates(pipeline, repo_root):
-    with _llm_servers_of(pipeline) as overrides:  # validate asks an openai backend's server for its models
+    with _llm_server_for(pipeline) as overrides:  # validate checks that an LLM server answers
         proc = run_cli("validate", pipeline, *overrides, cwd=repo_root, check=False)
     assert proc.returncode == 0, proc.stderr
 
 
 @contextmanager
-def _llm_servers_of(pipeline: Path):
-    """A local OpenAI-compatible server (curate's proxy oracle) serving the model of each step with an `openai`
-    backend; yields the --set options pointing the steps at it."""
-    steps = yaml.safe_load(pipeline.read_text())["steps"]
-    served = {i: s["with"]["backend"]["model"] for i, s in enumerate(steps)
-              if (s.get("with") or {}).get("backend", {}).get("kind") == "openai"}
-    if not served:
+def _llm_server_for(pipeline: Path):
+    """For a pipeline with an `openai` backend step: a local OpenAI-compatible server (the proxy oracle) that
+    serves the YAML's model name, and the --set that points the step at it."""
+    steps = yaml.safe_load(pipeline.read_text()).get("steps", [])
+    found = [(i, s["with"]["backend"]) for i, s in enumerate(steps)
+             if s.get("with", {}).get("backend", {}).get("kind") == "openai"]
+    if not found:
         yield []
         return
+    index, backend = found[0]
     proc = subprocess.Popen([sys.executable, "-m", "curate_plugins._quality.proxy_server", "--port", "0",
-                             "--models", ",".join(served.values())], stdout=subprocess.PIPE, text=True)
+                             "--model", backend["model"]], stdout=subprocess.PIPE, text=True)
     try:
-        url = f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}/v1"
-        yield [arg for i in served for arg in ("--set", f"steps[{i}].with.backend.base_url={url}")]
+        port = int(proc.stdout.readline().split()[1])
+        yield ["--set", f"steps[{index}].with.backend.base_url=http://127.0.0.1:{port}/v1"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -151,7 +151,7 @@ def test_preflight_fails_fast_naming_the_key_at_fault(monkeypatch):
     down = BackendConfig(kind="openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1")
     [problem] = preflight(down)
     assert problem.startswith("backend.base_url: http://127.0.0.1:") and "does not answer" in problem
-    with local_server("--models", "coder-7b,coder-1b", "--api-key", "sekrit") as url:
+    with local_server("--model", "coder-7b", "--model", "coder-1b", "--api-key", "sekrit") as url:
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         [refused] = preflight(BackendConfig(kind="openai", model="coder-7b", base_url=url))
         assert refused.startswith("backend.api_key_env:") and "HTTP 401" in refused
