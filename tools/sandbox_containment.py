@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from curate_plugins.lib.sandbox import ExecJob, Sandbox, SandboxLimits
-from curate_plugins.lib.sandbox.isolation import UID_BASE, probe_bwrap
+from curate_plugins.lib.sandbox.isolation import UIDS_PER_PROCESS, probe_bwrap, worker_uid
 
 MARK = "curate-hostile"
 
@@ -58,12 +58,17 @@ def hostile_programs(canary: Path, port: int) -> list[tuple[str, str]]:
     ]
 
 
+def ours(uid: int) -> bool:
+    first = worker_uid(os.getpid(), 0)
+    return first <= uid < first + UIDS_PER_PROCESS
+
+
 def uid_processes() -> int:
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                count += UID_BASE <= os.stat(f"/proc/{entry}").st_uid < UID_BASE + 100_000_000
+                count += ours(os.stat(f"/proc/{entry}").st_uid)
             except OSError:
                 continue
     return count
@@ -78,7 +83,7 @@ def stray_files(live: set[str]) -> list[str]:
                 owner = os.lstat(path).st_uid
             except OSError:
                 continue
-            if (MARK in entry or UID_BASE <= owner < UID_BASE + 100_000_000) and path not in live:
+            if (MARK in entry or ours(owner)) and path not in live:
                 found.append(path)
     return found
 
@@ -104,6 +109,9 @@ def run_mode(mode: str, timeout: float) -> None:
     print("|---|---|---|---|")
     try:
         for name, code in hostile_programs(canary, server.getsockname()[1]):
+            if "kill -1" in name and not (box.uid_mode or box.mode == "bwrap"):
+                print(f"| {name} | not run | no pid namespace and no separate uid: it would kill your processes | |")
+                continue
             result = box.run([ExecJob(id=name, code=code, tests=["assert True"])])[0]
             seen = (result.message or result.stdout.strip() or result.stderr.strip()).replace("\n", " ")
             seen = seen.replace("|", "/")[:150]

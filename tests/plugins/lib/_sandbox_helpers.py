@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from curate_plugins.lib.sandbox import ExecJob, Sandbox, SandboxLimits
-from curate_plugins.lib.sandbox.isolation import UID_BASE, probe_bwrap
+from curate_plugins.lib.sandbox.isolation import UIDS_PER_PROCESS, probe_bwrap, worker_uid
 
 MARK = "curate-hostile"  # every file a hostile program tries to leave on the host is named with this
 
@@ -25,7 +25,14 @@ def make_sandbox(mode: str, **limits) -> Sandbox:
     return Sandbox(SandboxLimits(isolation=mode, workers=2, **limits))
 
 
-def sandbox_uid_processes() -> list[str]:
+def ours(uid: int, owner_pid: int | None = None) -> bool:
+    """Is ``uid`` one of the per-worker uids of the sandboxes of ``owner_pid`` (default: this test process)?
+    (Other test runs on the machine have their own.)"""
+    first = worker_uid(owner_pid or os.getpid(), 0)
+    return first <= uid < first + UIDS_PER_PROCESS
+
+
+def sandbox_uid_processes(owner_pid: int | None = None) -> list[str]:
     """Processes running under the sandbox's per-worker uids (none may outlive the program that made them)."""
     found = []
     for entry in os.listdir("/proc"):
@@ -37,12 +44,12 @@ def sandbox_uid_processes() -> list[str]:
                 cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        if UID_BASE <= uid < UID_BASE + 100_000_000:
+        if ours(uid, owner_pid):
             found.append(f"pid {entry} uid {uid}: {cmdline}")
     return found
 
 
-def stray_files(sandbox: Sandbox | None = None) -> list[str]:
+def stray_files(sandbox: Sandbox | None = None, owner_pid: int | None = None) -> list[str]:
     """Files left in the host's shared temporary directories by a program or by the sandbox (other than the work
     directories of ``sandbox``'s running workers, rlimit mode)."""
     live = set(workroots(sandbox)) if sandbox is not None else set()
@@ -58,7 +65,7 @@ def stray_files(sandbox: Sandbox | None = None) -> list[str]:
                 uid = path.lstat().st_uid
             except OSError:
                 continue
-            if (MARK in entry or UID_BASE <= uid < UID_BASE + 100_000_000) and str(path) not in live:
+            if (MARK in entry or ours(uid, owner_pid)) and str(path) not in live:
                 found.append(str(path))
     return found
 

@@ -80,16 +80,59 @@ def test_files(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     assert (tmp_path / "x.txt").read_text() == "hi"
 
+@pytest.fixture
+def pair():
+    return (2, 3)
+
+@pytest.fixture
+def opened(pair, tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("open")
+    yield pair
+    path.write_text("closed")
+
+def test_fixtures(opened, monkeypatch):
+    monkeypatch.setattr("math.pi", 3)
+    import math
+    assert add(*opened) == 5 and math.pi == 3
+
+def test_unknown_fixture(nonexistent):
+    pass
+
 def helper():
     return 1
-''', "assert add(2, 2) == 4"]
+''', "import math\nassert math.pi != 3 and add(2, 2) == 4"]
     result = sandbox.run([ExecJob(id="py", code=ADD, tests=tests)])[0]
     names = [t.name for t in result.tests]
     assert names == ["test_small", "test_raises", "test_table[0]", "test_table[1]", "test_table[2]",
-                     "TestAdd.test_base", "test_files", "assert add(2, 2) == 4"]
-    assert statuses(result) == ["pass", "pass", "pass", "fail", "pass", "pass", "pass", "pass"]
-    assert [t.index for t in result.tests] == [0] * 7 + [1]
+                     "TestAdd.test_base", "test_files", "test_fixtures", "test_unknown_fixture", "import math"]
+    assert statuses(result) == ["pass", "pass", "pass", "fail", "pass", "pass", "pass", "pass", "error", "pass"]
+    assert "nonexistent" in result.tests[8].message  # a fixture nothing provides is named
+    assert [t.index for t in result.tests] == [0] * 9 + [1]
     assert result.status == "fail"
+
+
+def test_unittest_style_tests(sandbox):
+    tests = ["""
+import unittest
+from solution import add
+
+class AddTests(unittest.TestCase):
+    def setUp(self):
+        self.base = 1
+
+    def test_ok(self):
+        self.assertEqual(add(self.base, 1), 2)
+
+    def test_wrong(self):
+        self.assertEqual(add(self.base, 1), 3)
+
+    def helper(self):
+        raise AssertionError("not a test")
+"""]
+    result = sandbox.run([ExecJob(id="ut", code=ADD, tests=tests)])[0]
+    assert [(t.name, t.status) for t in result.tests] == [("AddTests.test_ok", "pass"), ("AddTests.test_wrong", "fail")]
+    assert "3 != 2" in result.tests[1].message or "2 != 3" in result.tests[1].message
 
 
 def test_test_helpers_do_not_clobber_the_solution(sandbox):
@@ -180,7 +223,8 @@ def test_missing_bubblewrap_falls_back_and_says_why(monkeypatch):
     try:
         box = Sandbox(SandboxLimits(workers=1))
         assert box.mode == "rlimit" and "bwrap not found" in box.isolation["fallback_reason"]
-        assert box.isolation["network"].startswith("NOT isolated")
+        netns = isolation_module.probe_netns(sys.executable)  # as root: an empty network namespace instead
+        assert box.isolation["network"].startswith("none: own network namespace" if netns else "NOT isolated")
         with pytest.raises(SandboxError, match="bwrap not found"):
             Sandbox(SandboxLimits(isolation="bwrap"))
         assert box.run([ExecJob(id="x", code=ADD, tests=["assert add(1, 1) == 2"])])[0].status == "pass"
@@ -214,6 +258,41 @@ def test_result_records_round_trip(sandbox):
 def test_verdict_from_what_the_zygote_saw(raw, status, tests):
     result = to_result(ExecJob(id="v", code="", tests=["assert a"]), raw, SandboxLimits())
     assert result.status == status and statuses(result) == tests
+
+
+def test_a_pickled_sandbox_starts_its_own_workers(sandbox):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(sandbox))
+    try:
+        assert copy.limits == sandbox.limits and copy.isolation["mode"] == sandbox.isolation["mode"]
+        assert copy.run([ExecJob(id="p", code=ADD, tests=["assert add(1, 1) == 2"])])[0].status == "pass"
+    finally:
+        copy.close()
+
+
+def test_odd_sources_are_errors_not_crashes(sandbox):
+    results = sandbox.run([ExecJob(id="nul", code="x = 1\0"), ExecJob(id="surrogate", code="x = '\ud800'\nprint(x)"),
+                           ExecJob(id="huge", code="x = 1\n" * 20_000, tests=["assert x == 1"] * 200)])
+    assert results[0].status == "error" and "null" in results[0].message
+    assert results[1].status in ("pass", "error")
+    assert results[2].status == "pass" and len(results[2].tests) == 200
+
+
+def test_an_interpreter_under_tmp_stays_visible(tmp_path):
+    """A checkout or venv under /tmp (where CI may clone) is re-exposed inside the sandbox's private /tmp."""
+    import subprocess
+
+    if bwrap_missing():
+        pytest.skip(f"bubblewrap does not work here: {bwrap_missing()}")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "v")], check=True)
+    python = str(tmp_path / "v" / "bin" / "python")
+    with Sandbox(SandboxLimits(python=python, workers=1, isolation="bwrap")) as box:
+        code = "import sys, os\nprint(sys.prefix)\nopen('/tmp/left-behind', 'w').write('x')\n"
+        listing = "import os\nprint(os.listdir('/tmp'))"
+        first, second = box.run([ExecJob(id="a", code=code), ExecJob(id="b", code=listing)])
+    assert first.status == "pass" and first.stdout.strip() == str(tmp_path / "v")
+    assert "left-behind" not in second.stdout
 
 
 def test_sandbox_runs_from_any_working_directory(tmp_path, monkeypatch, sandbox):

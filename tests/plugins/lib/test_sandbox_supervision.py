@@ -59,13 +59,13 @@ def test_curate_dies_mid_run(mode):
     try:
         assert proc.stdout.readline().strip() == "started"
         deadline = time.monotonic() + 30
-        while len(sandbox_uid_processes()) < 4 and time.monotonic() < deadline:
+        while len(sandbox_uid_processes(proc.pid)) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
-        running = sandbox_uid_processes()
+        running = sandbox_uid_processes(proc.pid)
     finally:
         proc.kill()
         proc.wait()
     assert len(running) >= 4 or not is_root(), running  # two programs, each with a child
-    while sandbox_uid_processes() and time.monotonic() < deadline + 10:
+    while (sandbox_uid_processes(proc.pid) or stray_files(owner_pid=proc.pid)) and time.monotonic() < deadline + 10:
         time.sleep(0.05)
-    assert sandbox_uid_processes() == []
+    assert sandbox_uid_processes(proc.pid) == [] and stray_files(owner_pid=proc.pid) == []

@@ -131,16 +131,25 @@ def _execute(source: str, filename: str, namespace: dict, timer: Timer) -> BaseE
     return None
 
 
+def _is_test_class(node) -> bool:
+    """``class Test*`` (pytest) or a ``unittest.TestCase`` subclass, as pytest collects them."""
+    if not isinstance(node, ast.ClassDef):
+        return False
+    bases = [ast.unparse(base) for base in node.bases]
+    return node.name.startswith("Test") or any(base.endswith("TestCase") for base in bases)
+
+
 def _is_pytest_style(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
             return True
-        if isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+        if _is_test_class(node):
             return True
     return False
 
 
-_MAYBE_PYTEST = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class)[ \t]+(?:test|Test)", re.M)
+_MAYBE_PYTEST = re.compile(r"^[ \t]*(?:(?:async[ \t]+def|def|class)[ \t]+(?:test|Test)"
+                           r"|class[ \t]+\w+[ \t]*\([^)]*TestCase)", re.M)
 
 
 def _run_test(index: int, source: str, namespace: dict, out: Reporter, timer: Timer) -> None:
@@ -183,37 +192,43 @@ def _timed(index: int, name: str, call, out: Reporter, timer: Timer) -> None:
 
 
 def _collect(tree: ast.Module, namespace: dict):
-    """(name, zero-argument callable) for each test function and each test method of a Test* class, in order."""
+    """(name, zero-argument callable) for each test function and each test method of a Test* class, in the
+    order they are defined."""
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test"):
             fn = namespace.get(node.name)
             if callable(fn):
-                yield from _cases(node.name, fn)
-        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+                yield from _cases(node.name, fn, namespace)
+        elif _is_test_class(node):
             cls = namespace.get(node.name)
-            for attr in dir(cls):
-                if attr.startswith("test") and callable(getattr(cls, attr, None)):
-                    yield from _cases(f"{node.name}.{attr}", _method(cls, attr))
+            methods = [item.name for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
+                       and item.name.startswith("test") and callable(getattr(cls, item.name, None))]
+            for method in methods:
+                yield from _cases(f"{node.name}.{method}", _method(cls, method), namespace)
 
 
 def _method(cls, attr):
+    """A test method as a call: pytest's setup_method/teardown_method, or unittest's setUp/tearDown."""
     def call(**kwargs):
-        instance = cls()
-        if hasattr(instance, "setup_method"):
-            instance.setup_method(getattr(instance, attr))
+        unittest_case = any(base.__name__ == "TestCase" for base in getattr(cls, "__mro__", ()))
+        instance = cls(attr) if unittest_case else cls()
+        setup, teardown = ("setUp", "tearDown") if unittest_case else ("setup_method", "teardown_method")
+        arguments = () if unittest_case else (getattr(instance, attr),)
+        if hasattr(instance, setup):
+            getattr(instance, setup)(*arguments)
         try:
             return getattr(instance, attr)(**kwargs)
         finally:
-            if hasattr(instance, "teardown_method"):
-                instance.teardown_method(getattr(instance, attr))
+            if hasattr(instance, teardown):
+                getattr(instance, teardown)(*arguments)
 
     call.pytestmark = getattr(getattr(cls, attr), "pytestmark", [])
     call.__wrapped__ = getattr(cls, attr)
     return call
 
 
-def _cases(name: str, fn):
-    """Expand ``pytest.mark.parametrize`` into one case per parameter set; provide ``tmp_path``."""
+def _cases(name: str, fn, namespace: dict):
+    """Expand ``pytest.mark.parametrize`` into one case per parameter set."""
     cases = [({}, "")]
     for mark in getattr(fn, "pytestmark", []):
         if getattr(mark, "name", "") != "parametrize" or len(getattr(mark, "args", ())) < 2:
@@ -232,22 +247,59 @@ def _cases(name: str, fn):
                 bound = dict(zip(names, values))
                 expanded.append(({**kwargs, **bound}, f"{suffix}-{position}" if suffix else str(position)))
         cases = expanded
-    target = getattr(fn, "__wrapped__", fn)
-    wants_tmp = "tmp_path" in getattr(getattr(target, "__code__", None), "co_varnames", ())
     for kwargs, suffix in cases:
-        label_ = f"{name}[{suffix}]" if suffix else name
-        yield label_, _bind(fn, kwargs, wants_tmp)
+        yield (f"{name}[{suffix}]" if suffix else name), _bind(fn, kwargs, namespace)
 
 
-def _bind(fn, kwargs, wants_tmp):
+def _bind(fn, kwargs, namespace):
     def call():
-        extra = dict(kwargs)
-        if wants_tmp and "tmp_path" not in extra:
+        teardown = []
+        try:
+            result = fn(**_fixtures(fn, dict(kwargs), namespace, teardown))
+            if hasattr(result, "__await__"):
+                import asyncio
+                asyncio.run(result)
+        finally:
+            for finish in reversed(teardown):
+                finish()
+    return call
+
+
+def _fixture_function(obj):
+    """The plain function behind a ``@pytest.fixture``, or None."""
+    if type(obj).__name__ == "FixtureFunctionDefinition":  # pytest >= 8.4
+        return obj._get_wrapped_function()
+    if hasattr(obj, "_pytestfixturefunction"):  # older pytest
+        return getattr(obj, "__wrapped__", obj)
+    return None
+
+
+def _fixtures(fn, given: dict, namespace: dict, teardown: list, depth: int = 0) -> dict:
+    """Arguments for ``fn``'s parameters: ``tmp_path``, ``monkeypatch`` and the item's own ``@pytest.fixture``
+    functions (yield fixtures are finished after the test). A parameter nothing provides is left out, so the call
+    fails naming it."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(getattr(fn, "__wrapped__", fn)).parameters
+    except (TypeError, ValueError):
+        return given
+    for name, parameter in parameters.items():
+        if name in given or name == "self" or parameter.default is not parameter.empty or parameter.kind in (
+                parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if name == "tmp_path":
             import pathlib
             import tempfile
-            extra["tmp_path"] = pathlib.Path(tempfile.mkdtemp(dir=os.getcwd()))
-        result = fn(**extra)
-        if hasattr(result, "__await__"):
-            import asyncio
-            asyncio.run(result)
-    return call
+            given[name] = pathlib.Path(tempfile.mkdtemp(dir=os.getcwd()))
+        elif name == "monkeypatch":
+            import pytest
+            given[name] = pytest.MonkeyPatch()
+            teardown.append(given[name].undo)
+        elif depth < 16 and (fixture := _fixture_function(namespace.get(name))) is not None:
+            value = fixture(**_fixtures(fixture, {}, namespace, teardown, depth + 1))
+            if inspect.isgenerator(value):
+                generator, value = value, next(value)
+                teardown.append(lambda g=generator: next(g, None))
+            given[name] = value
+    return given

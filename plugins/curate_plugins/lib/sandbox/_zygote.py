@@ -29,14 +29,16 @@ import time
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
 CHILD_SETUP_FAILED = 121
 
 
-def read_message(fd):
-    header = _read_exact(fd, 4)
+def read_message(fd, deadline=None):
+    """One length-prefixed JSON message, or None at end of file (or at ``deadline``, a time.monotonic())."""
+    header = _read_exact(fd, 4, deadline)
     if header is None:
         return None
-    body = _read_exact(fd, struct.unpack(">I", header)[0])
+    body = _read_exact(fd, struct.unpack(">I", header)[0], deadline)
     return None if body is None else json.loads(body)
 
 
@@ -47,9 +49,13 @@ def write_message(fd, obj):
         data = data[os.write(fd, data):]
 
 
-def _read_exact(fd, n):
+def _read_exact(fd, n, deadline=None):
     chunks, got = [], 0
     while got < n:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                return None
         chunk = os.read(fd, n - got)
         if not chunk:
             return None
@@ -438,6 +444,8 @@ def main():
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
     sys.stdout, sys.stderr = _stream(1), _stream(2)  # made once, inherited by every program
     os.dup2(2, 1)
+    if config.get("unshare_net") and _LIBC.unshare(CLONE_NEWNET) != 0:  # rlimit mode as root: no network
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
     zygote = Zygote(config, proto_in)
     write_message(proto_out, {"ready": True, "pid": os.getpid(), "pidns": zygote.pidns, "uid": os.getuid(),
                               "python": sys.version.split()[0], "warm_imports": zygote.imported})

@@ -10,6 +10,7 @@ isolation, and the description says so.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -22,6 +23,12 @@ WORK_ROOT = "/tmp"
 SHM_MB = 64
 ROOT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 UID_BASE = 1_000_000_000  # per-worker uids: far above regular (<60000) and systemd container (<2^31) ranges
+UIDS_PER_PROCESS = 100
+
+
+def worker_uid(owner_pid: int, slot: int) -> int:
+    """The unprivileged uid of worker ``slot`` of the curate process ``owner_pid`` (distinct across processes)."""
+    return UID_BASE + (owner_pid % 10_000_000) * UIDS_PER_PROCESS + slot % UIDS_PER_PROCESS  # pids < 2^22
 
 PROBE = (
     "import json, os, socket; "
@@ -42,7 +49,8 @@ def is_root() -> bool:
 
 def needed_paths(python: str, extra: tuple[str, ...] = ()) -> list[str]:
     """Host paths a program needs to see: the interpreter, its prefixes, its import path, this package."""
-    paths = {str(Path(python).resolve().parent.parent), str(PACKAGE_DIR)}
+    # the interpreter's own directory (a venv's bin/python is a symlink: keep the venv) and its target's prefix
+    paths = {str(Path(python).absolute().parent.parent), str(Path(python).resolve().parent.parent), str(PACKAGE_DIR)}
     paths.update(str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
                                                    sys.base_exec_prefix))
     paths.update(str(Path(p).resolve()) for p in sys.path if p and os.path.isdir(p))
@@ -86,7 +94,7 @@ def _reexpose(paths: list[str], hidden: list[str]) -> list[str]:
         for directory in reversed(chain):
             args += ["--perms", "0755", "--dir", directory]
             made.add(directory)
-        args += ["--ro-bind", path, path]
+        args += ["--ro-bind-try", path, path]  # -try: a path that vanished meanwhile is no error
         bound.append(path)
     return args
 
@@ -131,8 +139,6 @@ def probe_bwrap(python: str) -> tuple[str | None, str]:
         return None, f"bwrap failed to run: {exc}"
     if probe.returncode != 0:
         return None, f"bwrap cannot create a sandbox here: {probe.stderr.strip()[-400:]}"
-    import json
-
     try:
         seen = json.loads(probe.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -144,7 +150,38 @@ def probe_bwrap(python: str) -> tuple[str | None, str]:
     return version or "bubblewrap", ""
 
 
-def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid_mode: bool, python: str) -> dict:
+def _same_uid(bwrap: bool) -> str:
+    if bwrap and is_root():
+        return "root without capabilities (separate_uids is off): programs can signal their supervisor"
+    if bwrap:
+        return f"same uid as curate ({os.geteuid()}) in its own user namespace, no capabilities"
+    return f"same uid as curate ({os.geteuid()}): programs can signal your processes and write your files"
+
+
+CLONE_NEWNET = 0x40000000
+NETNS_PROBE = (
+    f"import ctypes, json, socket; rc = ctypes.CDLL(None, use_errno=True).unshare({CLONE_NEWNET}); "
+    "print(json.dumps([rc, [n for _, n in socket.if_nameindex()]]))"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def probe_netns(python: str) -> bool:
+    """Without bubblewrap, can curate (as root) give its programs an empty network namespace? (One unshare call in
+    the warm interpreter; tried here, never assumed.)"""
+    if not is_root():
+        return False
+    try:
+        probe = subprocess.run([python, "-I", "-c", NETNS_PROBE], capture_output=True, text=True, timeout=60,
+                               env=program_env())
+        rc, interfaces = json.loads(probe.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return False
+    return rc == 0 and interfaces == ["lo"]
+
+
+def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid_mode: bool, python: str,
+             netns: bool = False) -> dict:
     """The isolation actually active, for run summaries and ``curate exec``."""
     bwrap = mode == "bwrap"
     unreachable = [] if bwrap or not uid_mode else hidden_from_others(needed_paths(python))
@@ -155,14 +192,14 @@ def describe(mode: str, tool: str | None, reason: str, limits, workers: int, uid
         "mode": mode,
         "tool": tool,
         "fallback_reason": reason or None,
-        "network": "none: own network namespace (loopback only)" if bwrap else "NOT isolated (host network)",
+        "network": "none: own network namespace (loopback only)" if bwrap else
+                   "none: own network namespace (unshare, no loopback)" if netns else "NOT isolated (host network)",
         "pid_namespace": bwrap,
         "filesystem": (f"read-only host root; {', '.join(HIDDEN_DIRS)} hidden; private tmpfs /tmp "
                        f"({limits.disk_mb} MiB) and /dev/shm ({SHM_MB} MiB)") if bwrap else
                       ("host file system, writable only where the program's uid may write" if uid_mode else
                        "NOT isolated (host file system, the caller's permissions)"),
-        "user": ("one unprivileged uid per worker, no capabilities" if uid_mode else
-                 f"same uid as curate ({os.geteuid()})" + (", no capabilities" if bwrap else "")),
+        "user": "one unprivileged uid per worker, no capabilities" if uid_mode else _same_uid(bwrap),
         "process_group": "own session and process group per program",
         "process_cap": process_cap,
         "environment": "cleared: " + ", ".join(sorted(program_env())) + ", HOME, TMPDIR, PWD",

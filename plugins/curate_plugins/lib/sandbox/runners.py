@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from functools import cached_property
 
 from curate_plugins.lib.sandbox.api import ExecJob, SandboxLimits
 from curate_plugins.lib.sandbox.isolation import PACKAGE_DIR
@@ -52,7 +51,7 @@ class NodeRunner(Runner):
     language = "javascript"
     aliases = ("js", "node")
 
-    @cached_property
+    @property
     def node(self) -> str | None:
         return shutil.which("node")
 

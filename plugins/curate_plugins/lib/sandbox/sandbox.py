@@ -9,13 +9,10 @@ work directory and clean environment. A zygote that dies (a program that killed 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import queue
-import select
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -24,10 +21,11 @@ import time
 import weakref
 from collections import deque
 
+from curate_plugins.lib.sandbox._zygote import read_message, write_message
 from curate_plugins.lib.sandbox.api import ExecJob, ExecResult, SandboxLimits, usable_cores
 from curate_plugins.lib.sandbox.isolation import (
     PACKAGE_DIR,
-    UID_BASE,
+    UIDS_PER_PROCESS,
     WORK_ROOT,
     bwrap_argv,
     describe,
@@ -35,7 +33,9 @@ from curate_plugins.lib.sandbox.isolation import (
     is_root,
     needed_paths,
     probe_bwrap,
+    probe_netns,
     program_env,
+    worker_uid,
     workroot_keep,
 )
 from curate_plugins.lib.sandbox.runners import RUNNERS, languages, runner_for
@@ -46,7 +46,30 @@ GRACE = 15.0  # beyond the program's own timeout, for the zygote's cleanup, befo
 RESULTS_LIMIT = 8 * 1024 * 1024
 BATCH = 8  # jobs sent to a zygote in one message
 UNREADABLE_EXTRA = ("subprocess", "threading", "queue")
-_slots = itertools.count()
+
+
+
+class _Slots:
+    """Worker numbers in use in this process: each running worker has its own, hence its own uid."""
+
+    def __init__(self):
+        self.used: set[int] = set()
+        self.lock = threading.Lock()
+
+    def take(self) -> int:
+        with self.lock:
+            slot = next((n for n in range(UIDS_PER_PROCESS) if n not in self.used), None)
+            if slot is None:
+                raise SandboxError(f"more than {UIDS_PER_PROCESS} sandbox workers at once in one process")
+            self.used.add(slot)
+            return slot
+
+    def give_back(self, slot: int) -> None:
+        with self.lock:
+            self.used.discard(slot)
+
+
+_slots = _Slots()
 
 
 class SandboxError(RuntimeError):
@@ -70,8 +93,9 @@ class Sandbox:
         self.mode = "bwrap" if tool else "rlimit"
         self.workers = self.limits.workers or usable_cores()
         self.uid_mode = is_root() and self.limits.separate_uids
+        self.netns = self.mode == "rlimit" and probe_netns(self.python)  # the floor, plus no network where it can
         self.isolation = describe(self.mode, tool, "" if tool else reason, self.limits, self.workers, self.uid_mode,
-                                  self.python)
+                                  self.python, self.netns)
         self._pool: _Pool | None = None
         self._pool_pid = 0
         self._lock = threading.Lock()
@@ -112,6 +136,12 @@ class Sandbox:
                 self._pool.close()
             self._pool = None
 
+    def __getstate__(self) -> dict:
+        return {"limits": self.limits}  # a pickled sandbox (e.g. sent to a worker process) starts its own workers
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["limits"])
+
     def __enter__(self) -> Sandbox:
         return self
 
@@ -144,7 +174,7 @@ class _Pool:
 
     def __init__(self, sandbox: Sandbox):
         self.queue: queue.Queue = queue.Queue()
-        self.workers = [_Worker(self, sandbox, next(_slots)) for _ in range(sandbox.workers)]
+        self.workers = [_Worker(self, sandbox, _slots.take()) for _ in range(sandbox.workers)]
         self.closed = False
         for worker in self.workers:
             worker.thread.start()
@@ -162,7 +192,9 @@ class _Pool:
 class _Worker:
     def __init__(self, pool: _Pool, sandbox: Sandbox, slot: int):
         self.pool, self.limits, self.python, self.mode = pool, sandbox.limits, sandbox.python, sandbox.mode
-        self.uid = UID_BASE + (os.getpid() % 1_000_000) * 100 + slot % 100 if sandbox.uid_mode else None
+        self.netns = sandbox.netns
+        self.slot = slot
+        self.uid = worker_uid(os.getpid(), slot) if sandbox.uid_mode else None
         self.proc: subprocess.Popen | None = None
         self.zygote_pid: int | None = None
         self.cpu_retired = 0.0  # CPU seconds of this worker's earlier (replaced) zygotes
@@ -187,6 +219,7 @@ class _Worker:
                             batch.set(index, error_result(job, f"sandbox failure: {exc}"))
         finally:
             self._stop()
+            _slots.give_back(self.slot)  # its uid now has no process left: another worker may take it
 
     def _take(self) -> list:
         """The next job, plus up to BATCH-1 more already waiting: fewer round trips to the zygote."""
@@ -212,13 +245,13 @@ class _Worker:
         assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
         message = {"jobs": [{**request, "id": job.id} for _, _, job, request in items]}
         try:
-            _write(self.proc.stdin.fileno(), message)
+            write_message(self.proc.stdin.fileno(), message)
         except OSError:
             self._stop()
             self._start()
-            _write(self.proc.stdin.fileno(), message)  # type: ignore[union-attr]
+            write_message(self.proc.stdin.fileno(), message)  # type: ignore[union-attr]
         for position, (batch, index, job, _) in enumerate(items):
-            raw = _read(self.proc.stdout.fileno(), time.monotonic() + self.limits.timeout + GRACE)
+            raw = read_message(self.proc.stdout.fileno(), time.monotonic() + self.limits.timeout + GRACE)
             if raw is not None:
                 batch.set(index, to_result(job, raw, self.limits))
                 continue
@@ -252,6 +285,7 @@ class _Worker:
             warm += [m for m in UNREADABLE_EXTRA if m not in warm]  # the uid could not import them lazily
         return {
             "workroot": workroot, "own_workroot": not bwrap, "uid": self.uid, "gid": self.uid, "pidns": bwrap,
+            "unshare_net": self.netns,
             "scrub": scrub,
             "harness": str(PACKAGE_DIR / "_harness.py"), "env": program_env(),
             "warm_imports": warm, "warm_on_demand": list(lim.warm_on_demand),
@@ -278,7 +312,7 @@ class _Worker:
                                      env=program_env(), start_new_session=True, close_fds=True)
         self.stderr.clear()
         threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
-        ready = _read(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT)  # type: ignore[union-attr]
+        ready = read_message(self.proc.stdout.fileno(), time.monotonic() + START_TIMEOUT)  # type: ignore[union-attr]
         if not ready or not ready.get("ready"):
             self._stop()
             raise SandboxError("the sandbox did not start: " + b"".join(self.stderr).decode("utf-8", "replace")[-800:])
@@ -354,35 +388,3 @@ def _kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, 9)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-
-
-def _write(fd: int, obj: dict) -> None:
-    body = json.dumps(obj).encode()
-    data = struct.pack(">I", len(body)) + body
-    while data:
-        data = data[os.write(fd, data):]
-
-
-def _read(fd: int, deadline: float) -> dict | None:
-    header = _read_exact(fd, 4, deadline)
-    if header is None:
-        return None
-    body = _read_exact(fd, struct.unpack(">I", header)[0], deadline)
-    return None if body is None else json.loads(body)
-
-
-def _read_exact(fd: int, n: int, deadline: float) -> bytes | None:
-    chunks, got = [], 0
-    while got < n:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if not readable:
-            return None
-        chunk = os.read(fd, n - got)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
