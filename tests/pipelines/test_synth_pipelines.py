@@ -52,16 +52,16 @@ def test_synth_kodcode_pipeline(repo_root, tmp_path):
 
 
 def test_synth_codedpo_pipeline(repo_root, tmp_path):
-    out, proc = run(repo_root, tmp_path, "synth_codedpo", "steps[0].with.solutions=3", "steps[0].with.tests=3",
-                    "steps[0].with.max_tokens=160")
+    out, proc = run(repo_root, tmp_path, "synth_codedpo", "steps[0].with.solutions=2", "steps[0].with.tests=2",
+                    "steps[0].with.max_tokens=128")
     outcome = inputs_accounted_for(out, "codedpo", QUESTIONS)
     assert set(outcome.values()) <= {"kept", "no_pairs", "no_tests", "no_programs", "contaminated:mbpp"}
     for rec in read_corpus(out) + read_excluded(out):
         meta = rec["metadata"]
         if "codedpo.matrix" in meta:
-            assert len(meta["codedpo.matrix"]) == meta["codedpo.solutions"] <= 3
+            assert len(meta["codedpo.matrix"]) == meta["codedpo.solutions"] <= 2
             assert len(meta["codedpo.code_scores"]) == meta["codedpo.solutions"]
-            assert len(meta["codedpo.test_scores"]) == meta["codedpo.test_cases"] <= 3
+            assert len(meta["codedpo.test_scores"]) == meta["codedpo.test_cases"] <= 2
     pairs = [r for r in read_corpus(out) if r["metadata"].get("codedpo.record") == "pair"]
     exported = [json.loads(line) for f in (out / "trl").glob("dpo-*.jsonl") for line in f.read_text().splitlines()]
     assert len(exported) == len(pairs)

@@ -65,7 +65,7 @@ def test_a_looping_program_gets_a_verdict_per_test():
 
 
 def test_with_the_real_model_the_matrix_is_built_from_sampled_programs_and_tests(tmp_path):
-    plugin = Codedpo(backend=SMOLLM2_BACKEND, solutions=3, tests=3, max_tokens=128, cache=str(tmp_path / "c.sqlite"),
+    plugin = Codedpo(backend=SMOLLM2_BACKEND, solutions=2, tests=2, max_tokens=96, cache=str(tmp_path / "c.sqlite"),
                      emit="both")
     doc = make_doc("Write a Python function `is_even(n)` that returns True when the integer n is even.", "even")
     result = apply_step(plugin, [doc])
@@ -73,5 +73,5 @@ def test_with_the_real_model_the_matrix_is_built_from_sampled_programs_and_tests
     meta = (result.kept or result.dropped)[0].metadata
     if "codedpo.matrix" in meta:  # programs and tests were read from the answers: the matrix is complete
         rows, cols = meta["codedpo.solutions"], meta["codedpo.test_cases"]
-        assert 1 <= rows <= 3 and 1 <= cols <= 3 and len(meta["codedpo.matrix"]) == rows
+        assert 1 <= rows <= 2 and 1 <= cols <= 2 and len(meta["codedpo.matrix"]) == rows
         assert all(len(r) == cols for r in meta["codedpo.matrix"])
