@@ -29,6 +29,8 @@ from pathlib import Path
 
 import orjson
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
+
 THRESHOLD, NGRAM, BANDS, ROWS = 0.7, 5, 32, 8  # minhash_dedup defaults (verify on); --bands 25 --rows 10: BigCode
 
 
@@ -69,8 +71,8 @@ def build_input(corpus: Path, out: Path, mb: float | None, planted: int, shards:
             handle.writelines(orjson.dumps(d) + b"\n" for d in docs[s::shards])
     total = sum(len(d["text"].encode("utf-8", "surrogatepass")) for d in docs)
     texts = {r["id"]: r["text"] for r in records}
-    pairs = [{"copy": c["id"], "source": c["source"], "jaccard": _true_jaccard(c["text"], texts[c["source"]])}
-             for c in copies]
+    pairs = [{"copy": c["id"], "source": c["source"], "jaccard": _true_jaccard(c["text"], texts[c["source"]]),
+              "edits": c["edits"]} for c in copies]
     return {"docs": len(docs), "bytes": total, "pairs": pairs}
 
 
@@ -93,27 +95,60 @@ def run_ours(input_dir: Path, work: Path, workers: int) -> list[str]:
     return [r["id"] for r in read_excluded(work / "out") if r["metadata"].get("drop.reason") == "near_duplicate"]
 
 
-def run_datatrove(input_dir: Path, work: Path, workers: int) -> list[str]:
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (
-        MinhashConfig,
-        MinhashDedupBuckets,
-        MinhashDedupCluster,
-        MinhashDedupFilter,
-        MinhashDedupSignature,
-    )
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter
+def datatrove_signer(work: Path):
+    """datatrove's signature step as the benchmark configures it: our tokens, no text normalisation."""
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
     from datatrove.utils.text import TextNormConfig
     from minhash_datatrove_compat import IdentifierTokenizer, xxhash64_utf8
 
-    tasks = len(list(input_dir.glob("*.jsonl")))
     no_norm = TextNormConfig(lowercase=False, norm_whitespace=False, remove_punctuation=False,
                              norm_unicode_diacritics=False, norm_numbers=False)
     config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=1, norm_config=no_norm)
-    signature = MinhashDedupSignature(output_folder=str(work / "sigs"), config=config)
-    signature.word_tokenizer = IdentifierTokenizer()
+    # datatrove's default word tokenizer needs spaCy; it takes a WordTokenizer instance instead of a language
+    signature = MinhashDedupSignature(output_folder=str(work / "sigs"), config=config, language=IdentifierTokenizer())
     signature._hash_func = xxhash64_utf8  # xxhash 4 refuses str; datatrove passes str
+    return config, signature
+
+
+def datasketch_minhash(text: str):
+    from datasketch import MinHash
+
+    from curate_plugins._minhash.hashing import tokens
+
+    words = tokens(text)
+    if not words:
+        return None
+    shingles = {b" ".join(words[i:i + NGRAM]) for i in range(max(1, len(words) - NGRAM + 1))}
+    sketch = MinHash(num_perm=256, seed=1)
+    sketch.update_batch(list(shingles))
+    return sketch
+
+
+def reference_signatures(work: Path) -> dict:
+    """Per reference, a function text -> its MinHash values (for the missed-pair analysis)."""
+    import numpy as np
+
+    _, dt = datatrove_signer(work)
+
+    def datatrove(text):
+        shingles = dt.get_shingles(text)
+        return np.concatenate([np.asarray(b) for b in dt.get_signature(shingles)]) if len(shingles) else None
+
+    def datasketch(text):
+        sketch = datasketch_minhash(text)
+        return None if sketch is None else sketch.hashvalues[:BANDS * ROWS]
+
+    return {"datatrove": datatrove, "datasketch": datasketch}
+
+
+def run_datatrove(input_dir: Path, work: Path, workers: int) -> list[str]:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    tasks = len(list(input_dir.glob("*.jsonl")))
+    config, signature = datatrove_signer(work)
 
     def reader():
         return JsonlReader(str(input_dir), glob_pattern="*.jsonl", compression=None)
@@ -135,21 +170,16 @@ def run_datatrove(input_dir: Path, work: Path, workers: int) -> list[str]:
 
 
 def run_datasketch(input_dir: Path, work: Path, workers: int) -> list[str]:
-    from datasketch import MinHash, MinHashLSH
-
-    from curate_plugins._minhash.hashing import tokens
+    from datasketch import MinHashLSH
 
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=256, params=(BANDS, ROWS))
     dropped = []
     for path in sorted(input_dir.glob("*.jsonl")):
         for line in path.open("rb"):
             doc = orjson.loads(line)
-            words = tokens(doc["text"])
-            if not words:
+            sketch = datasketch_minhash(doc["text"])
+            if sketch is None:
                 continue
-            shingles = {b" ".join(words[i:i + NGRAM]) for i in range(max(1, len(words) - NGRAM + 1))}
-            sketch = MinHash(num_perm=256, seed=1)
-            sketch.update_batch(list(shingles))
             if lsh.query(sketch):
                 dropped.append(doc["id"])
             else:
@@ -175,25 +205,27 @@ def measure(system: str, input_dir: Path, scratch: Path, workers: int) -> dict:
     work = scratch / f"work-{system}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    result = scratch / f"result-{system}.json"
-    proc = subprocess.Popen([sys.executable, __file__, "--_child", system, str(input_dir), str(work), str(workers),
-                             str(result)])
-    parent, peak_tree, peak_process, cpu = psutil.Process(proc.pid), 0, 0, {}
-    while proc.poll() is None:
-        rss = []
-        for member in _tree(parent):
-            try:
-                with member.oneshot():
-                    rss.append(member.memory_info().rss)
-                    times = member.cpu_times()
-                cpu[member.pid] = times.user + times.system
-            except psutil.Error:
-                pass
-        if rss:
-            peak_tree, peak_process = max(peak_tree, sum(rss)), max(peak_process, max(rss))
-        time.sleep(0.1)
+    result, log = scratch / f"result-{system}.json", scratch / f"log-{system}.txt"
+    with open(log, "wb") as stderr:  # datatrove logs every task at INFO level
+        proc = subprocess.Popen([sys.executable, __file__, "--_child", system, str(input_dir), str(work),
+                                 str(workers), str(result)], stderr=stderr)
+        parent, peak_tree, peak_process, cpu = psutil.Process(proc.pid), 0, 0, {}
+        while proc.poll() is None:
+            rss = []
+            for member in _tree(parent):
+                try:
+                    with member.oneshot():
+                        rss.append(member.memory_info().rss)
+                        times = member.cpu_times()
+                    cpu[member.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
+            if rss:
+                peak_tree, peak_process = max(peak_tree, sum(rss)), max(peak_process, max(rss))
+            time.sleep(0.1)
     if proc.returncode:
-        raise SystemExit(f"{system} failed with exit code {proc.returncode}")
+        sys.stderr.write(log.read_text()[-4000:])
+        raise SystemExit(f"{system} failed with exit code {proc.returncode} (log: {log})")
     out = json.loads(result.read_text())
     shutil.rmtree(work, ignore_errors=True)
     return {"wall": out["wall"], "cpu": sum(cpu.values()),
@@ -210,46 +242,68 @@ def _tree(parent):
         return []
 
 
+def found(pair: dict, dropped: set) -> bool:
+    """A planted pair counts as found when the system drops the copy or its source (as datatrove keeps one
+    document per cluster, either may go)."""
+    return pair["copy"] in dropped or pair["source"] in dropped
+
+
 def recall(pairs: list[dict], dropped: set, minimum: float) -> tuple[float, int]:
     chosen = [p for p in pairs if p["jaccard"] >= minimum]
-    hit = sum(1 for p in chosen if p["copy"] in dropped or p["source"] in dropped)
+    hit = sum(1 for p in chosen if found(p, dropped))
     return (hit / len(chosen) if chosen else float("nan")), len(chosen)
 
 
-def report(info: dict, results: dict[str, list[dict]], workers: int) -> None:
-    mb = info["bytes"] / 1e6
-    print(f"\ninput: {info['docs']} docs, {mb:.1f} MB, {len(info['pairs'])} planted near-duplicates; "
-          f"workers={workers}; Jaccard {THRESHOLD}, {NGRAM}-grams, {BANDS}x{ROWS} bands")
-    print("(shared machine: wall-clock figures are noisy; MB per CPU-second is the per-core figure)")
-    head = (f"{'system':<11}{'wall s':>8}{'MB/s':>7}{'docs/s':>8}{'CPU s':>8}{'MB/s/core':>10}{'docs/s/core':>12}"
-            f"{'peak proc MB':>13}{'peak tree MB':>13}{'dups':>6}{'recall':>8}{'rec J>=t':>9}{'rec J>=t+.1':>12}")
-    print(head)
+def speed_table(mb: float, docs: int, results: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per system, its run with the least CPU time (the machine is shared: the least disturbed run)."""
+    print(f"{'system':<11}{'wall s':>8}{'MB/s':>7}{'docs/s':>8}{'CPU s':>8}{'MB/s/core':>10}{'docs/s/core':>12}"
+          f"{'peak proc MB':>13}{'peak tree MB':>13}{'dups':>6}")
     best = {}
     for system, runs in results.items():
-        run = min(runs, key=lambda r: r["cpu"])
-        best[system] = run
-        r_all, _ = recall(info["pairs"], run["dropped"], 0.0)
-        r_t, n_t = recall(info["pairs"], run["dropped"], THRESHOLD)
-        r_t1, n_t1 = recall(info["pairs"], run["dropped"], THRESHOLD + 0.1)
-        print(f"{system:<11}{run['wall']:>8.1f}{mb / run['wall']:>7.2f}{info['docs'] / run['wall']:>8.0f}"
-              f"{run['cpu']:>8.1f}{mb / run['cpu']:>10.2f}{info['docs'] / run['cpu']:>12.0f}"
-              f"{run['peak_process_mb']:>13.0f}{run['peak_tree_mb']:>13.0f}{len(run['dropped']):>6}"
-              f"{r_all:>8.3f}{r_t:>9.3f}{r_t1:>12.3f}")
-    print(f"planted pairs: {len(info['pairs'])}; with true J >= {THRESHOLD}: {n_t}; >= {THRESHOLD + 0.1:.1f}: {n_t1}")
-    if "ours" in best:
-        for other in (s for s in best if s != "ours"):
-            print(f"ours vs {other}: {best[other]['wall'] / best['ours']['wall']:.2f}x wall-clock, "
-                  f"{best[other]['cpu'] / best['ours']['cpu']:.2f}x per core (CPU time)")
+        run = best[system] = min(runs, key=lambda r: r["cpu"])
+        print(f"{system:<11}{run['wall']:>8.1f}{mb / run['wall']:>7.2f}{docs / run['wall']:>8.0f}"
+              f"{run['cpu']:>8.1f}{mb / run['cpu']:>10.2f}{docs / run['cpu']:>12.0f}"
+              f"{run['peak_process_mb']:>13.0f}{run['peak_tree_mb']:>13.0f}{len(run['dropped']):>6}")
+    if "ours" in results:
+        for other in (s for s in results if s != "ours"):
+            ratios = [o["cpu"] / u["cpu"] for o, u in zip(results[other], results["ours"])]
+            print(f"ours vs {other}: {best[other]['wall'] / best['ours']['wall']:.2f}x wall-clock (best runs), "
+                  f"{best[other]['cpu'] / best['ours']['cpu']:.2f}x per core (CPU time, best runs); per-core ratio "
+                  f"of each planting: {', '.join(f'{r:.2f}' for r in ratios)}")
+    return best
+
+
+def recall_table(plantings: list[dict], systems: list[str]) -> None:
+    """Recall at J >= threshold (and + 0.1) as mean, standard deviation and range over the plantings."""
+    import statistics
+
+    print(f"\nrecall over {len(plantings)} planting(s): mean ± sd [min, max] (a pair is found when its copy or "
+          "source is dropped)")
+    print(f"{'system':<11}{'J >= ' + format(THRESHOLD, 'g'):>34}{'J >= ' + format(THRESHOLD + 0.1, 'g'):>34}"
+          f"{'all planted':>34}")
+    for system in systems:
+        cells = []
+        for minimum in (THRESHOLD, THRESHOLD + 0.1, 0.0):
+            values = [recall(p["info"]["pairs"], p["runs"][system]["dropped"], minimum)[0] for p in plantings]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{statistics.mean(values):.4f} ± {sd:.4f} [{min(values):.3f}, {max(values):.3f}]")
+        print(f"{system:<11}" + "".join(f"{c:>34}" for c in cells))
+    counts = [recall(p["info"]["pairs"], set(), THRESHOLD)[1] for p in plantings]
+    print(f"pairs with J >= {THRESHOLD:g} per planting: {counts}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="/work/bench-corpus")
+    parser.add_argument("--corpus", default=None, help="folder of shard-*.jsonl (default: the benchmark corpus)")
     parser.add_argument("--mb", type=float, default=None, help="use only the first MB of the corpus")
     parser.add_argument("--planted", type=int, default=600)
+    parser.add_argument("--seeds", type=int, default=1, help="plantings: each plants --planted copies with its own "
+                                                             "seed and runs every system; recall is reported as "
+                                                             "mean and spread over them")
+    parser.add_argument("--explain", action="store_true", help="analyse every planted pair ours misses and a "
+                                                                "reference finds")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--systems", default="ours,datatrove,datasketch")
     parser.add_argument("--scaling", default=None, help="comma-separated MB sizes: peak memory of ours (and "
                                                         "datatrove) as the corpus grows")
@@ -260,24 +314,50 @@ def main() -> None:
     os.environ["BENCH_MINHASH_LAYOUT"] = f"{args.bands}x{args.rows}"
     _set_layout()
     scratch = Path(args.scratch)
+    corpus = corpus_dir(args.corpus)
     if args.scaling:
-        return scaling(args, scratch)
-    info = build_input(Path(args.corpus), scratch / "input", args.mb, args.planted, args.shards)
-    results: dict[str, list[dict]] = {}
-    for _ in range(args.repeat):
-        for system in args.systems.split(","):
-            results.setdefault(system, []).append(measure(system, scratch / "input", scratch, args.workers))
-            print(f"  {system}: {results[system][-1]['wall']:.1f} s", flush=True)
-    report(info, results, args.workers)
+        return scaling(args, corpus, scratch)
+    systems, plantings = args.systems.split(","), []
+    for seed in range(args.seeds):
+        shutil.rmtree(scratch / "input", ignore_errors=True)
+        info = build_input(corpus, scratch / "input", args.mb, args.planted, args.shards, seed)
+        runs = {}
+        for system in systems:
+            runs[system] = measure(system, scratch / "input", scratch, args.workers)
+            print(f"  planting {seed}: {system} {runs[system]['wall']:.1f} s wall, {runs[system]['cpu']:.1f} s CPU, "
+                  f"recall J>={THRESHOLD:g} {recall(info['pairs'], runs[system]['dropped'], THRESHOLD)[0]:.4f}",
+                  flush=True)
+        plantings.append({"seed": seed, "info": info, "runs": runs})
+        if args.explain and "ours" in systems:
+            from minhash_missed import explain
+
+            explain(scratch / "input", info, runs, THRESHOLD, NGRAM, BANDS, ROWS, reference_signatures(scratch))
+    info = plantings[0]["info"]
+    print(f"\ninput: {info['docs']} docs, {info['bytes'] / 1e6:.1f} MB, {args.planted} planted near-duplicates per "
+          f"planting; workers={args.workers}; Jaccard {THRESHOLD}, {NGRAM}-grams, {BANDS}x{ROWS} bands; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print("(shared machine: wall-clock figures are noisy; MB per CPU-second is the per-core figure)")
+    speed_table(info["bytes"] / 1e6, info["docs"], {s: [p["runs"][s] for p in plantings] for s in systems})
+    recall_table(plantings, systems)
 
 
-def scaling(args, scratch: Path) -> None:
+def corpus_dir(requested: str | None) -> Path:
+    if requested:
+        return Path(requested)
+    try:
+        from make_bench_corpus import ensure_corpus
+    except ImportError:  # before tools/make_bench_corpus.py exists
+        return Path("/work/bench-corpus")
+    return ensure_corpus(None)
+
+
+def scaling(args, corpus: Path, scratch: Path) -> None:
     print("shard size kept at ~19 MB; per-shard steps hold one shard's small arrays, barrier jobs O(items)")
     print(f"{'MB':>6}{'docs':>8}{'system':>11}{'wall s':>8}{'CPU s':>8}{'peak proc MB':>13}{'peak tree MB':>13}")
     for size in map(float, args.scaling.split(",")):
         shutil.rmtree(scratch / "input", ignore_errors=True)
         shards = max(1, round(size / 18.75))  # constant shard size (the full corpus in 8 shards), more shards
-        info = build_input(Path(args.corpus), scratch / "input", size, max(10, int(size * 4)), shards)
+        info = build_input(corpus, scratch / "input", size, max(10, int(size * 4)), shards)
         for system in args.systems.split(","):
             if system == "datasketch":
                 continue
