@@ -73,12 +73,19 @@ def explain(input_dir: Path, info: dict, runs: dict[str, dict], threshold: float
                      f"{sizes} other near-duplicate partners={partners} found by {'+'.join(finders)} (own band collision: "
                      f"{'+'.join(direct) or 'none'}): {reason}"
                      f" (edits {','.join(pair.get('edits', []))})")
-    gained = sum(1 for p in info["pairs"] if p["jaccard"] >= threshold and (p["copy"] in ours or p["source"] in ours)
-                 and not any(p["copy"] in d or p["source"] in d for d in references.values()))
-    print(f"  missed by ours, found by a reference: {sum(reasons.values()) - reasons['missed by every system']}; "
-          f"missed by all: {reasons['missed by every system']}; found only by ours: {gained}")
+    chosen = [p for p in info["pairs"] if p["jaccard"] >= threshold]
+    duel = []
+    for name, dropped in references.items():
+        only_ours = sum(1 for p in chosen if _found(p, ours) and not _found(p, dropped))
+        only_ref = sum(1 for p in chosen if _found(p, dropped) and not _found(p, ours))
+        duel.append(f"ours found and {name} missed {only_ours}, {name} found and ours missed {only_ref}")
+    print(f"  pairs with J >= {threshold:g}: {'; '.join(duel)}; missed by all: {reasons['missed by every system']}")
     print("\n".join(lines))
     return reasons
+
+
+def _found(pair: dict, dropped: set) -> bool:
+    return pair["copy"] in dropped or pair["source"] in dropped
 
 
 def _collide(sign, texts: tuple[str, str], bands: int, rows: int) -> bool:

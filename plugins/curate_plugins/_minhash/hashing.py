@@ -111,6 +111,40 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
         return _finalise(acc)
 
 
+#: With verification, the derived layout misses a pair at exactly the threshold with at most this probability.
+RECALL_FIRST_MISS = 0.01
+
+
+def miss_probability(similarity: float, bands: int, rows: int) -> float:
+    """Probability that LSH never makes a pair of this Jaccard similarity a candidate."""
+    return (1.0 - similarity ** rows) ** bands
+
+
+@lru_cache(maxsize=64)
+def recall_first_bands(threshold: float, num_perm: int, miss: float = RECALL_FIRST_MISS) -> tuple[int, int]:
+    """The layout for verified LSH: among the (bands, rows) with bands × rows ≤ num_perm that miss a pair at
+    the threshold with probability ≤ ``miss``, the one with the least false-positive probability mass below
+    the threshold (each false positive costs one verification). When no layout reaches ``miss``, the one that
+    misses least."""
+    integrate = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed trapz
+    below = np.linspace(0.0, threshold, 201)
+    best, best_cost = None, math.inf
+    for rows in range(1, num_perm + 1):
+        p = threshold ** rows
+        if p <= 0.0:
+            break
+        bands = 1 if p >= 1.0 else max(1, math.ceil(math.log(miss) / math.log1p(-p)))
+        if bands * rows > num_perm:
+            continue
+        cost = integrate(1.0 - (1.0 - below ** rows) ** bands, below)
+        if cost < best_cost:
+            best, best_cost = (bands, rows), cost
+    if best is None:
+        best = min(((num_perm // r, r) for r in range(1, num_perm + 1)),
+                   key=lambda layout: miss_probability(threshold, *layout))
+    return best
+
+
 @lru_cache(maxsize=64)
 def optimal_bands(threshold: float, num_perm: int, false_negative_weight: float = 0.5) -> tuple[int, int]:
     """The (bands, rows) with bands × rows ≤ num_perm minimising the weighted false positive and false

@@ -2,15 +2,17 @@
 
 Layout: the arrays' raw bytes, each starting at a multiple of 64, then the JSON directory (``meta`` and, per
 array, dtype, shape and offset), then 16 bytes: the directory's length (little-endian uint64) and the magic
-``MHPART01``. Arrays are written one after another, each in as many chunks as the writer likes, so a part of
-any size is written with bounded memory; the directory goes last. The file is written under a temporary name
+``MHPART01``. Each array is written in as many chunks as the writer likes, so a part of any size is written
+with bounded memory; the directory goes last. The file is written under a temporary name
 and renamed when complete, so a reader never sees a partial part. Local parts are memory-mapped; parts on
 other filesystems are read array by array when first used.
 """
 
 from __future__ import annotations
 
+import os
 import struct
+import tempfile
 
 import numpy as np
 import orjson
@@ -21,46 +23,66 @@ MAGIC = b"MHPART01"
 ALIGN = 64
 
 
+class Section:
+    """One array of a part being written, in chunks, to a local spill file."""
+
+    def __init__(self, folder: str, name: str, dtype, tail: tuple[int, ...]):
+        self.name, self.dtype, self.tail, self.rows = name, np.dtype(dtype), tuple(tail), 0
+        self.path = os.path.join(folder, name)
+        self.handle = open(self.path, "wb")  # noqa: SIM115 - closed by PartWriter.close
+
+    def append(self, chunk) -> None:
+        chunk = np.ascontiguousarray(chunk, dtype=self.dtype)
+        if chunk.shape[1:] != self.tail:
+            raise ValueError(f"{self.name}: chunk of shape {chunk.shape}, expected (*, {self.tail})")
+        self.handle.write(chunk.tobytes())
+        self.rows += len(chunk)
+
+
 class PartWriter:
-    """Writes arrays in order: ``begin(name, dtype, tail_shape)``, any number of ``append(chunk)``, then the
-    next ``begin``; ``close(meta)`` writes the directory and publishes the file."""
+    """Writes a part from sections filled in any order and in chunks (``section(name, dtype)`` then
+    ``append``), with bounded memory: each section spills to a local temporary file, and ``close(meta)``
+    copies them into the part in creation order, writes the directory and publishes the file atomically."""
+
+    COPY = 1 << 24
 
     def __init__(self, path: str):
-        self.path, self.file = path, AtomicFile(path)
-        self.offset, self.arrays, self.current = 0, {}, None
+        self.path, self.sections = path, []
+        self._folder = tempfile.TemporaryDirectory(prefix="mhpart-")
 
-    def begin(self, name: str, dtype, tail: tuple[int, ...] = ()) -> None:
-        pad = -self.offset % ALIGN
-        self.file.handle.write(b"\0" * pad)
-        self.offset += pad
-        self.current = name
-        self.arrays[name] = {"dtype": np.dtype(dtype).str, "shape": [0, *tail], "offset": self.offset}
+    def section(self, name: str, dtype, tail: tuple[int, ...] = ()) -> Section:
+        section = Section(self._folder.name, name, dtype, tail)
+        self.sections.append(section)
+        return section
 
-    def append(self, chunk: np.ndarray) -> None:
-        entry = self.arrays[self.current]
-        chunk = np.ascontiguousarray(chunk, dtype=np.dtype(entry["dtype"]))
-        if list(chunk.shape[1:]) != entry["shape"][1:]:
-            raise ValueError(f"{self.path}: {self.current} chunk of shape {chunk.shape}, expected (*, "
-                             f"{entry['shape'][1:]})")
-        self.file.handle.write(chunk.tobytes())
-        self.offset += chunk.nbytes
-        entry["shape"][0] += len(chunk)
-
-    def array(self, name: str, values: np.ndarray) -> None:
-        """A whole array at once."""
+    def array(self, name: str, values) -> None:
         values = np.asarray(values)
-        self.begin(name, values.dtype, values.shape[1:])
-        self.append(values)
+        self.section(name, values.dtype, values.shape[1:]).append(values)
 
     def close(self, meta: dict) -> int:
-        """Write the directory and publish the file; returns its size in bytes."""
-        directory = orjson.dumps({"meta": meta, "arrays": self.arrays})
-        self.file.handle.write(directory + struct.pack("<Q", len(directory)) + MAGIC)
-        self.file.commit()
-        return self.offset + len(directory) + 16
-
-    def abort(self) -> None:
-        self.file.discard()
+        """Publish the part; returns its size in bytes."""
+        out, offset, arrays = AtomicFile(self.path), 0, {}
+        try:
+            for section in self.sections:
+                section.handle.close()
+                pad = -offset % ALIGN
+                out.handle.write(b"\0" * pad)
+                offset += pad
+                arrays[section.name] = {"dtype": section.dtype.str, "shape": [section.rows, *section.tail],
+                                        "offset": offset}
+                with open(section.path, "rb") as spill:
+                    while block := spill.read(self.COPY):
+                        out.handle.write(block)
+                        offset += len(block)
+            directory = orjson.dumps({"meta": meta, "arrays": arrays})
+            out.handle.write(directory + struct.pack("<Q", len(directory)) + MAGIC)
+            out.commit()
+        except BaseException:
+            out.discard()
+            raise
+        finally:
+            self._folder.cleanup()
+        return offset + len(directory) + 16
 
 
 class PartFile:
