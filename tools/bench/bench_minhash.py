@@ -32,7 +32,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
 
-THRESHOLD, NGRAM, BANDS, ROWS = 0.7, 5, 32, 8  # minhash_dedup defaults (verify on); --bands 25 --rows 10: BigCode
+THRESHOLD, NGRAM, BANDS, ROWS = 0.7, 5, 32, 8  # the references' layout; --bands 25 --rows 10: BigCode
 
 
 def _set_layout() -> None:
@@ -85,13 +85,21 @@ def _true_jaccard(a: str, b: str) -> float:
 
 # ---- the three systems (each runs in a child process) ----------------------------------------------------
 
-def run_ours(input_dir: Path, work: Path, workers: int) -> list[str]:
+def ours_layout() -> tuple[int, int]:
+    """The layout minhash_dedup derives on its own at the benchmark's settings (verify on)."""
+    from curate_plugins.minhash_dedup import MinhashDedup
+
+    return MinhashDedup({"threshold": THRESHOLD, "ngram": NGRAM}).band_layout()
+
+
+def run_ours(input_dir: Path, work: Path, workers: int, same_layout: bool = False) -> list[str]:
     from curate.testing import read_excluded, run_pipeline_dict
 
+    layout = {"bands": BANDS, "rows": ROWS} if same_layout else {}
     pipeline = {"name": "bench-minhash", "inputs": [{"source": "jsonl", "with": {"paths": [f"{input_dir}/*.jsonl"]}}],
                 "output": {"dir": str(work / "out")},
-                "steps": [{"uses": "minhash_dedup", "with": {"threshold": THRESHOLD, "ngram": NGRAM, "bands": BANDS,
-                                                              "rows": ROWS, "keep": "first"}}]}
+                "steps": [{"uses": "minhash_dedup", "with": {"threshold": THRESHOLD, "ngram": NGRAM, "keep": "first",
+                                                              **layout}}]}
     run_pipeline_dict(pipeline, workers=workers)
     return [r["id"] for r in read_excluded(work / "out") if r["metadata"].get("drop.reason") == "near_duplicate"]
 
@@ -188,7 +196,8 @@ def run_datasketch(input_dir: Path, work: Path, workers: int) -> list[str]:
     return dropped
 
 
-SYSTEMS = {"ours": run_ours, "datatrove": run_datatrove, "datasketch": run_datasketch}
+SYSTEMS = {"ours": run_ours, "ours-same": lambda *a: run_ours(*a, same_layout=True), "datatrove": run_datatrove,
+           "datasketch": run_datasketch}
 
 
 def child_main(system: str, input_dir: str, work: str, workers: int, result: str) -> None:
@@ -305,10 +314,13 @@ def main() -> None:
                                                                 "reference finds")
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--systems", default="ours,datatrove,datasketch")
+    parser.add_argument("--systems", default="ours,datatrove,datasketch",
+                        help="any of ours (its own derived layout), ours-same (the references' layout), datatrove, "
+                             "datasketch")
     parser.add_argument("--scaling", default=None, help="comma-separated MB sizes: peak memory of ours (and "
                                                         "datatrove) as the corpus grows")
-    parser.add_argument("--bands", type=int, default=BANDS, help="LSH bands (datatrove: buckets) for all systems")
+    parser.add_argument("--bands", type=int, default=BANDS, help="LSH bands of the references (datatrove: buckets) "
+                                                                 "and of ours-same")
     parser.add_argument("--rows", type=int, default=ROWS, help="rows per band (datatrove: hashes per bucket)")
     parser.add_argument("--scratch", default="/tmp/bench_minhash")
     args = parser.parse_args()
@@ -332,10 +344,15 @@ def main() -> None:
         if args.explain and "ours" in systems:
             from minhash_missed import explain
 
-            explain(scratch / "input", info, runs, THRESHOLD, NGRAM, BANDS, ROWS, reference_signatures(scratch))
+            for name in (s for s in systems if s.startswith("ours")):
+                layout = (BANDS, ROWS) if name == "ours-same" else ours_layout()
+                print(f"  {name} ({layout[0]}x{layout[1]}) against the references:")
+                explain(scratch / "input", info, {**runs, "ours": runs[name]}, THRESHOLD, NGRAM, layout,
+                        (BANDS, ROWS), reference_signatures(scratch))
     info = plantings[0]["info"]
     print(f"\ninput: {info['docs']} docs, {info['bytes'] / 1e6:.1f} MB, {args.planted} planted near-duplicates per "
-          f"planting; workers={args.workers}; Jaccard {THRESHOLD}, {NGRAM}-grams, {BANDS}x{ROWS} bands; "
+          f"planting; workers={args.workers}; Jaccard {THRESHOLD}, {NGRAM}-grams; references (and ours-same) "
+          f"{BANDS}x{ROWS} bands, ours {'x'.join(map(str, ours_layout()))} (its derived layout); "
           f"load average {os.getloadavg()[0]:.1f}")
     print("(shared machine: wall-clock figures are noisy; MB per CPU-second is the per-core figure)")
     speed_table(info["bytes"] / 1e6, info["docs"], {s: [p["runs"][s] for p in plantings] for s in systems})

@@ -27,14 +27,17 @@ def _documents(input_dir: Path) -> list[tuple[str, str]]:
             for d in map(orjson.loads, path.open("rb"))]
 
 
-def explain(input_dir: Path, info: dict, runs: dict[str, dict], threshold: float, ngram: int, bands: int,
-            rows: int, reference_signatures: dict) -> Counter:
-    """Print the planted pairs with J >= threshold that ours misses and a reference finds, with the reason of
-    each; return the count of each reason."""
+def explain(input_dir: Path, info: dict, runs: dict[str, dict], threshold: float, ngram: int,
+            layout: tuple[int, int], reference_layout: tuple[int, int], reference_signatures: dict) -> Counter:
+    """Print the planted pairs with J >= threshold that ours (band ``layout``) misses and a reference finds,
+    with the reason of each; return the count of each reason."""
     from curate_plugins._minhash.hashing import Signer, band_keys, jaccard, shingle_set
+    from curate_plugins._minhash.verify import accepts, similarity, sketch
     from curate_plugins.minhash_dedup import MinhashDedup
 
     params = MinhashDedup({}).params
+    bands, rows = layout
+    k = params.sketch_size
     docs = _documents(input_dir)
     position = {doc_id: i for i, (doc_id, _) in enumerate(docs)}
     sets = [shingle_set(text, ngram) for _, text in docs]
@@ -57,10 +60,11 @@ def explain(input_dir: Path, info: dict, runs: dict[str, dict], threshold: float
         a, b = sorted((position[pair["source"]], position[pair["copy"]]))
         shared = [k for k in set(keys[a].tolist()) & set(keys[b].tolist())]
         formed = any(_compared(buckets[k], a, b) for k in shared)
-        verified = round(jaccard(sets[a], sets[b]), 4)
-        partners = _near_partners(a, b, keys, buckets, sets, threshold)
+        estimate, exact = similarity(sketch(sets[a], k), sketch(sets[b], k), k)
+        verified = round(estimate, 4)
+        partners = _near_partners(a, b, keys, buckets, sets, threshold, jaccard)
         if formed:
-            reason = "verification" if verified < threshold else "compared and accepted (?)"
+            reason = "compared and accepted (?)" if accepts(estimate, exact, threshold, k) else "verification"
         elif shared or partners:
             reason = "never compared"
         else:
@@ -68,8 +72,8 @@ def explain(input_dir: Path, info: dict, runs: dict[str, dict], threshold: float
         reasons[reason] += 1
         sizes = sorted(len(buckets[k]) for k in shared)
         texts = (docs[a][1], docs[b][1])
-        direct = [name for name, sign in reference_signatures.items() if _collide(sign, texts, bands, rows)]
-        lines.append(f"    J={pair['jaccard']:.3f} verify={verified:.3f} shared bands={len(shared)} bucket sizes="
+        direct = [name for name, sign in reference_signatures.items() if _collide(sign, texts, *reference_layout)]
+        lines.append(f"    J={pair['jaccard']:.3f} verify={verified:.3f}{'' if exact else ' (estimate)'} shared bands={len(shared)} bucket sizes="
                      f"{sizes} other near-duplicate partners={partners} found by {'+'.join(finders)} (own band collision: "
                      f"{'+'.join(direct) or 'none'}): {reason}"
                      f" (edits {','.join(pair.get('edits', []))})")
@@ -103,11 +107,9 @@ def _compared(bucket: list[int], a: int, b: int) -> bool:
     return j == i + 1 or i == 0
 
 
-def _near_partners(a: int, b: int, keys: np.ndarray, buckets: dict, sets: list, threshold: float) -> int:
+def _near_partners(a: int, b: int, keys: np.ndarray, buckets: dict, sets: list, threshold: float, jaccard) -> int:
     """How many other documents share a band with ``a`` or ``b`` and are near-duplicates (J >= threshold) of it:
     routes by which one of the two could have been dropped."""
-    from curate_plugins._minhash.hashing import jaccard
-
     count = 0
     for item in (a, b):
         others = {x for k in keys[item].tolist() for x in buckets.get(k, ()) if x not in (a, b)}

@@ -52,13 +52,20 @@ class Sketches:
         self.run = run
         self.shards = [ShardItems(run.work_dir, r, run.verify) for r in range(run.parts)]
         self.cache: dict[int, np.ndarray | None] = {}
+        self.where: dict[int, tuple[int, int]] = {}
+
+    def locate(self, positions: np.ndarray) -> None:
+        """Find the shard and local item of this run's positions at once (one vectorised lookup)."""
+        new = np.unique(positions[positions >= self.run.base])
+        shards, locals_ = self.run.positions.locate(new)
+        self.where = dict(zip(new.tolist(), zip(shards.tolist(), locals_.tolist())))
 
     def __call__(self, position: int) -> np.ndarray | None:
         if position in self.cache:
             return self.cache[position]
         if position >= self.run.base:
-            shard, local = self.run.positions.locate(np.asarray([position]))
-            value = self.shards[int(shard[0])].sketch(int(local[0]))
+            shard, local = self.where[position]
+            value = self.shards[shard].sketch(local)
         else:
             value = self.run.index().sketch(position)
         if len(self.cache) >= CACHE:
@@ -98,6 +105,7 @@ class EdgeVerifier(PipelineStep):
         if sketches is None:
             return accepted, scores
         k = self.sketch_size
+        sketches.locate(pairs.reshape(-1))
         for i, (earlier, later) in enumerate(pairs.tolist()):
             a, b = sketches(earlier), sketches(later)
             if a is None or b is None:  # an entry of a run without verification: LSH decides

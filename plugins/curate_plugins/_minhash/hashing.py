@@ -1,11 +1,16 @@
-"""Shingles, MinHash signatures and LSH band keys, vectorised with numpy (signatures by ``rensa``).
+"""Shingles, MinHash signatures and LSH band keys, vectorised with numpy over a batch of documents
+(signatures by ``rensa``).
 
 Tokens are the maximal runs of identifier characters: ASCII letters, digits and ``_``, and any non-ASCII
 character (so Unicode identifiers stay whole). ASCII punctuation, operators and whitespace only separate
-tokens (BigCode's ``NON_ALPHA`` split). Splitting is a ``bytes.translate`` plus ``split``, about 100 MB/s. A
-shingle is ``ngram`` consecutive tokens; each token is hashed to 64 bits (rensa's fixed-key token hash) and a
-shingle's 64-bit hash is a polynomial of its token hashes followed by a 64-bit finaliser, so no shingle string is
-ever built.
+tokens (BigCode's ``NON_ALPHA`` split). A shingle is ``ngram`` consecutive tokens of one document.
+
+No token or shingle string is ever built. A batch of documents is one UTF-8 byte array: a lookup table marks
+identifier bytes, and the token boundaries are where the mark changes. Each token's 64-bit hash is the
+polynomial hash of its bytes (an odd random base, modulo 2^64), read off prefix sums of the byte array in
+O(1) per token, then mixed with its length by splitmix64's finaliser; a shingle's hash is a polynomial of its
+token hashes, finalised the same way. About 150 MB/s per core, against 50 MB/s for splitting into
+``bytes`` tokens and hashing them one by one.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ from rensa import RMinHash
 
 _IDENTIFIER_BYTES = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") | set(range(128, 256))
 _SEPARATE = bytes(b if b in _IDENTIFIER_BYTES else 0x20 for b in range(256))
+_IS_IDENTIFIER = np.asarray([b in _IDENTIFIER_BYTES for b in range(256)], dtype=np.int8)
 _MULT = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+_BASE = 0xC2B2AE3D27D4EB4F  # odd, so invertible modulo 2^64
+_LENGTH = np.uint64(0x165667B19E3779F9)
 _EMPTY = np.empty(0, dtype=np.uint64)
 
 
 def tokens(text: str) -> list[bytes]:
-    """The document's tokens as UTF-8 bytes, in order."""
+    """The document's tokens as UTF-8 bytes, in order (the same tokens the batch hasher finds)."""
     return text.encode("utf-8", "surrogatepass").translate(_SEPARATE).split()
 
 
@@ -38,23 +46,79 @@ def _finalise(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def shingle_hashes(text: str, ngram: int) -> np.ndarray:
-    """The 64-bit hashes of the document's token ``ngram``-grams (with repeats, in text order).
+class _Powers:
+    """``base^i`` and ``base^-i`` modulo 2^64 for i < n, grown on demand and shared by every batch."""
 
-    A document shorter than ``ngram`` tokens has one shingle made of all its tokens; an empty one has none.
-    """
-    words = tokens(text)
-    if not words:
-        return _EMPTY
-    token_hashes = np.asarray(RMinHash.hash_token_sets((words,))[0], dtype=np.uint64)
-    width = min(ngram, len(words))
-    count = len(words) - width + 1
+    def __init__(self):
+        self.up = self.down = np.ones(1, dtype=np.uint64)
+
+    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.up) < n:
+            size = max(n, 2 * len(self.up))
+            with np.errstate(over="ignore"):
+                self.up = np.cumprod(np.full(size, _BASE, dtype=np.uint64)) * np.uint64(pow(_BASE, -1, 1 << 64))
+                self.down = np.cumprod(np.full(size, pow(_BASE, -1, 1 << 64), dtype=np.uint64)) * np.uint64(_BASE)
+        return self.up[:n], self.down[:n]
+
+
+_POWERS = _Powers()
+
+
+def token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(hashes, document)``: the 64-bit hash of every token of the batch in order, and the index of the
+    document it belongs to."""
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    data = np.frombuffer(b" ".join(encoded), dtype=np.uint8)  # the space keeps documents' tokens apart
+    marks = _IS_IDENTIFIER[data]
+    edges = np.diff(marks, prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not len(starts):
+        return _EMPTY, np.empty(0, dtype=np.int64)
+    up, down = _POWERS.get(len(data))
     with np.errstate(over="ignore"):
-        acc = token_hashes[:count].copy()
-        for j in range(1, width):
+        prefix = np.zeros(len(data) + 1, dtype=np.uint64)
+        np.cumsum(data * down, out=prefix[1:])  # prefix[i] = sum of byte_j * base^-j for j < i
+        hashes = (prefix[ends] - prefix[starts]) * up[ends - 1]  # = sum of byte_j * base^(end - 1 - j)
+        hashes = _finalise(hashes + (ends - starts).astype(np.uint64) * _LENGTH)
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    doc_starts = np.concatenate(([0], np.cumsum(lengths[:-1] + 1)))
+    return hashes, np.searchsorted(doc_starts, starts, side="right") - 1
+
+
+def batch_shingles(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(hashes, offsets)``: the 64-bit hashes of every document's token ``ngram``-grams (with repeats, in
+    text order), document i's at ``hashes[offsets[i]:offsets[i + 1]]``. A document shorter than ``ngram``
+    tokens has one shingle made of all its tokens; one without tokens has none."""
+    words, doc = token_hashes(texts)
+    counts = np.bincount(doc, minlength=len(texts))
+    count = max(len(words) - ngram + 1, 0)
+    with np.errstate(over="ignore"):
+        acc = words[:count].copy()
+        for j in range(1, ngram):
             acc *= _MULT
-            acc += token_hashes[j:j + count]
-        return _finalise(acc)
+            acc += words[j:j + count]
+        valid = doc[:count] == doc[ngram - 1:ngram - 1 + count]
+        hashes, owner = _finalise(acc)[valid], doc[:count][valid]
+        short = np.flatnonzero((counts > 0) & (counts < ngram))
+        if len(short):  # one shingle of all its tokens each
+            first = np.concatenate(([0], np.cumsum(counts)))[short]
+            extra = np.empty(len(short), dtype=np.uint64)
+            for i, (start, size) in enumerate(zip(first.tolist(), counts[short].tolist())):
+                value = words[start].copy()
+                for j in range(1, size):
+                    value = value * _MULT + words[start + j]
+                extra[i] = value
+            hashes, owner = np.concatenate((hashes, _finalise(extra))), np.concatenate((owner, short))
+            order = np.argsort(owner, kind="stable")
+            hashes, owner = hashes[order], owner[order]
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(texts)), out=offsets[1:])
+    return hashes, offsets
+
+
+def shingle_hashes(text: str, ngram: int) -> np.ndarray:
+    """The 64-bit hashes of one document's token ``ngram``-grams (with repeats, in text order)."""
+    return batch_shingles([text], ngram)[0]
 
 
 def shingle_set(text: str, ngram: int) -> np.ndarray:
@@ -91,11 +155,19 @@ class Signer:
         if not shingle_arrays:
             return np.empty((0, self.num_perm), dtype=np.uint32)
         lengths = np.fromiter((len(a) for a in shingle_arrays), dtype=np.int64, count=len(shingle_arrays))
-        offsets = np.zeros(len(shingle_arrays) + 1, dtype=np.uint64)
+        offsets = np.zeros(len(shingle_arrays) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.concatenate(shingle_arrays) if lengths.sum() else _EMPTY
-        matrix = RMinHash.digest_matrix_from_flat_token_hashes(flat, offsets, self.num_perm, self.seed)
-        return np.array(matrix.to_rows(), dtype=np.uint32).reshape(len(shingle_arrays), self.num_perm)
+        return self.signatures_flat(np.concatenate(shingle_arrays) if lengths.sum() else _EMPTY, offsets)
+
+    def signatures_flat(self, hashes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Signatures of documents given as one flat array of shingle hashes and their boundaries."""
+        documents = len(offsets) - 1
+        if documents <= 0:
+            return np.empty((0, self.num_perm), dtype=np.uint32)
+        matrix = RMinHash.digest_matrix_from_flat_token_hashes(np.ascontiguousarray(hashes, dtype=np.uint64),
+                                                               np.asarray(offsets, dtype=np.uint64),
+                                                               self.num_perm, self.seed)
+        return np.array(matrix.to_rows(), dtype=np.uint32).reshape(documents, self.num_perm)
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:

@@ -14,12 +14,13 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 
 from curate import AtomicFile
-from curate_plugins._minhash.hashing import Signer, band_keys, shingle_hashes, shingle_set
+from curate_plugins._minhash.hashing import Signer, band_keys, batch_shingles
 from curate_plugins._minhash.keep import keep_key
 from curate_plugins._minhash.verify import sketch
 from curate_plugins._minhash.work import Blobs, save_json, save_npy
 
-BATCH = 256
+#: A batch is hashed at once: at most this many documents and about this many bytes (its arrays stay in cache).
+BATCH_DOCS, BATCH_BYTES = 256, 1 << 18
 
 
 def write_bands(prefix: str, keys: np.ndarray, signed: np.ndarray) -> None:
@@ -74,12 +75,13 @@ class SignatureWriter(PipelineStep):
     def run(self, data, rank: int = 0, world_size: int = 1):
         file_level = self.params.level == "file"
         out = ShardWriter(f"{self.work_dir}/{'items' if file_level else 'files'}/{rank:05d}", self.params.verify)
-        batch = []
+        batch, size = [], 0
         for doc in data or ():
             batch.append(doc)
-            if len(batch) == BATCH:
+            size += len(doc.text)
+            if len(batch) == BATCH_DOCS or size >= BATCH_BYTES:
                 self._sign(batch, out)
-                batch = []
+                batch, size = [], 0
             yield doc
         if batch:
             self._sign(batch, out)
@@ -94,14 +96,15 @@ class SignatureWriter(PipelineStep):
 
     def _sign(self, docs: list, out: ShardWriter) -> None:
         p = self.params
-        sets = [(shingle_set if p.verify else shingle_hashes)(doc.text, p.ngram) for doc in docs]
-        signatures = Signer(p.num_perm, p.seed).signatures(sets)
+        hashes, offsets = batch_shingles([doc.text for doc in docs], p.ngram)
+        signatures = Signer(p.num_perm, p.seed).signatures_flat(hashes, offsets)
         out.matrices.append(band_keys(signatures, self.bands, self.rows) if p.level == "file" else signatures)
-        for doc, shingles in zip(docs, sets):
+        bounds = offsets.tolist()
+        for i, doc in enumerate(docs):
             if out.sketches is not None:
-                out.sketches.add(sketch(shingles, p.sketch_size))
+                out.sketches.add(sketch(hashes[bounds[i]:bounds[i + 1]], p.sketch_size))
             out.ids.add(doc.id.encode("utf-8", "surrogatepass"))
-            out.sizes.append(len(shingles))
+            out.sizes.append(bounds[i + 1] - bounds[i])
             repo = str(doc.metadata.get(p.repo_key) or "")
             if p.level == "repo":
                 out.repos.append(repo)

@@ -24,12 +24,20 @@ import numpy as np
 Z = 2.5
 
 
-def sketch(shingle_set: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` smallest distinct 32-bit values of a document's sorted distinct shingle hashes (all of them
-    when fewer), sorted, as uint32: the top 32 bits keep the order of the sorted 64-bit hashes."""
-    values = (shingle_set[: 2 * k] >> np.uint64(32)).astype(np.uint32)
-    values = values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
-    return values[:k]
+def _distinct(values: np.ndarray) -> np.ndarray:
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
+
+
+def sketch(shingles: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest distinct values (all of them when fewer) of the top 32 bits of a document's shingle
+    hashes (any order, repeats allowed), sorted, as uint32."""
+    top = (np.asarray(shingles, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
+    if len(top) > 4 * k:  # the 4k smallest values hold the k smallest distinct ones, unless repeats abound
+        values = _distinct(np.partition(top, 4 * k)[:4 * k])
+        if len(values) >= k:
+            return values[:k]
+    return _distinct(top)[:k]
 
 
 def similarity(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, bool]:
@@ -37,11 +45,18 @@ def similarity(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, bool]:
     if len(a) == 0 and len(b) == 0:
         return 1.0, True
     exact = len(a) < k and len(b) < k
-    union = np.union1d(a, b)
-    if not exact:  # the k smallest of the union are the union's own bottom-k, all decidable in both sketches
-        union = union[:k]
-    both = np.count_nonzero(np.isin(union, a, assume_unique=True) & np.isin(union, b, assume_unique=True))
-    return both / len(union), exact
+    if len(a) == len(b) and np.array_equal(a, b):
+        return 1.0, exact
+    merged = np.sort(np.concatenate((a, b)))
+    repeated = merged[1:] == merged[:-1]  # each value in both sketches appears twice
+    if exact:
+        both = int(np.count_nonzero(repeated))
+        return both / (len(merged) - both), True
+    union = merged[np.concatenate(([True], ~repeated))]
+    # the k smallest of the union are the union's own bottom-k, and each of them is decidable in both sketches
+    limit = union[min(k, len(union)) - 1]
+    both = int(np.count_nonzero(merged[1:][repeated] <= limit))
+    return both / min(k, len(union)), False
 
 
 def accepts(estimate: float, exact: bool, threshold: float, k: int) -> bool:
