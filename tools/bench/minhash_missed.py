@@ -48,7 +48,8 @@ def explain(input_dir: Path, info: dict, runs: dict[str, dict], threshold: float
         if len(sets[item]):
             for key in keys[item].tolist():
                 buckets.setdefault(key, []).append(item)  # items in ascending order
-    ours, references = runs["ours"]["dropped"], {s: r["dropped"] for s, r in runs.items() if s != "ours"}
+    ours = runs["ours"]["dropped"]
+    references = {s: r["dropped"] for s, r in runs.items() if s in reference_signatures}
     reasons, lines = Counter(), []
     for pair in info["pairs"]:
         if pair["jaccard"] < threshold or pair["copy"] in ours or pair["source"] in ours:
