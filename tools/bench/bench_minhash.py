@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
@@ -332,6 +333,11 @@ def main() -> None:
     parser.add_argument("--bands", type=int, default=BANDS, help="LSH bands of the references (datatrove: buckets) "
                                                                  "and of ours-same")
     parser.add_argument("--rows", type=int, default=ROWS, help="rows per band (datatrove: hashes per bucket)")
+    parser.add_argument("--runs", type=int, default=0, help="incremental mode: split one shard into this many "
+                                                            "pieces and add them one run at a time")
+    parser.add_argument("--pipeline", choices=["minhash", "issue"], default="minhash",
+                        help="incremental mode: minhash_dedup alone, or the issue's language_from_extension -> "
+                             "exact_dedup -> minhash_dedup -> code_heuristics")
     parser.add_argument("--scratch", default="/tmp/bench_minhash")
     args = parser.parse_args()
     os.environ["BENCH_MINHASH_LAYOUT"] = f"{args.bands}x{args.rows}"
@@ -340,6 +346,8 @@ def main() -> None:
     corpus = corpus_dir(args.corpus)
     if args.scaling:
         return scaling(args, corpus, scratch)
+    if args.runs:
+        return incremental(args, corpus, scratch)
     systems, plantings = args.systems.split(","), []
     for seed in range(args.seeds):
         shutil.rmtree(scratch / "input", ignore_errors=True)
@@ -367,6 +375,64 @@ def main() -> None:
     print("(shared machine: wall-clock figures are noisy; MB per CPU-second is the per-core figure)")
     speed_table(info["bytes"] / 1e6, info["docs"], {s: [p["runs"][s] for p in plantings] for s in systems})
     recall_table(plantings, systems)
+
+
+def incremental(args, corpus: Path, scratch: Path) -> None:
+    """``--runs N``: one shard of the corpus split into N pieces, added one run at a time to one corpus; per run
+    the wall and CPU time of ``curate run`` and the MinHash index's files and bytes."""
+    import resource
+
+    from curate import IndexStore
+    from curate.testing import run_pipeline_dict
+
+    records = [line for line in sorted(corpus.glob("shard-*.jsonl"))[0].open("rb")]
+    folder, out = scratch / "incremental-in", scratch / "incremental-out"
+    for path in (folder, out):
+        shutil.rmtree(path, ignore_errors=True)
+    folder.mkdir(parents=True)
+    steps = [{"uses": "minhash_dedup", "with": {"keep": "first"}}]
+    if args.pipeline == "issue":  # the pipeline the issue measured
+        steps = [{"uses": "language_from_extension"}, {"uses": "exact_dedup"}, *steps, {"uses": "code_heuristics"}]
+    pipeline = {"name": "bench-incremental", "inputs": [{"source": "jsonl", "with": {"paths": [f"{folder}/*.jsonl"]}}],
+                "output": {"dir": str(out)}, "steps": steps}
+    size = 0
+    print("index after each run: parts of the committed snapshot; files and MB on disk (with 3 snapshots kept for "
+          "rollback); bytes per input byte of the committed index (live) and on disk")
+    print(f"{'run':>4}{'input MB':>9}{'wall s':>8}{'CPU s':>7}{'index parts':>12}{'index files':>12}{'index MB':>9}"
+          f"{'live B/B':>11}{'disk B/B':>11}")
+    for run in range(args.runs):
+        piece = records[run::args.runs]
+        (folder / f"piece-{run:04d}.jsonl").write_bytes(b"".join(piece))
+        size += sum(len(orjson.loads(line)["text"].encode("utf-8", "surrogatepass")) for line in piece)
+        before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        result = run_pipeline_dict(pipeline, workers=1)
+        wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        index = out / "state" / "index" / "minhash_dedup"
+        store = IndexStore(str(index))
+        if store.staged(result.run_id):  # what the runner does when a run is published (if it does not yet)
+            store.commit(result.run_id)
+        store.gc(keep=3)  # and then: keep 3 snapshots for rollback
+        files = [p for p in index.rglob("*") if p.is_file()]
+        nbytes = sum(p.stat().st_size for p in files)
+        parts = len(store.current().parts) if store.current() else 0
+        live = sum(p.nbytes for p in store.current().parts) if store.current() else 0
+        print(f"{run + 1:>4}{size / 1e6:>9.1f}{wall:>8.2f}{cpu:>7.2f}{parts:>12}{len(files):>12}{nbytes / 1e6:>9.2f}"
+              f"{live / size:>11.3f}{nbytes / size:>11.3f}", flush=True)
+    composition(store, size)
+
+
+def composition(store, size: int) -> None:
+    """Bytes per input byte of each array of the committed index."""
+    from curate_plugins._minhash.partfile import PartFile
+
+    totals: dict[str, int] = {}
+    for part in store.current().parts:
+        f = PartFile(store.part_path(part.name))
+        for name, entry in f._arrays.items():
+            count = int(np.prod(entry["shape"])) * np.dtype(entry["dtype"]).itemsize
+            totals[name] = totals.get(name, 0) + count
+    print("committed index, bytes per input byte: " + ", ".join(f"{k} {v / size:.4f}" for k, v in totals.items()))
 
 
 def corpus_dir(requested: str | None) -> Path:

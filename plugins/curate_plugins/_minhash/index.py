@@ -215,7 +215,7 @@ def merge_parts(store: IndexStore, group: list[IndexPart], name: str) -> IndexPa
     base, count = parts[0].base, sum(p.count for p in parts)
     verify = all(p.verify for p in parts)
     runs = [r for p in parts for r in p.file.meta["runs"]]
-    content = PartContent(base, count, runs, max(p.info.level for p in group) + 1, verify)
+    content = PartContent(base, count, runs, max(p.level for p in group) + 1, verify)
     entries = sum(int(p.file.meta["entries"]) for p in parts)
     merges = np.concatenate([np.asarray(p.file["merges"]).reshape(-1, 2) for p in parts])
     nbytes = content.write(
