@@ -56,9 +56,12 @@ class ClusterResolver(PipelineStep):
             components = Components(folder, run.base, run.positions.total, _old_keepers(run, files))
             edge_folder = tempfile.mkdtemp(dir=folder)
             compressed = self._compress_edges(run, files, components, edge_folder)
-            rounds = components.solve(lambda: (np.asarray(c[s:s + CHUNK]) for c in compressed
-                                               for s in range(0, len(c), CHUNK)))
-            dropped = self._write_drops(run, components)
+            def chunks():
+                return (np.asarray(c[s:s + CHUNK]) for c in compressed for s in range(0, len(c), CHUNK))
+
+            rounds = components.solve(chunks)
+            keepers = components.insertion_keepers(chunks, folder)
+            dropped = self._write_drops(run, keepers)
             parts = self._write_index(run, components)
         stats = [load_json(f"{run.work_dir}/stats/{p:05d}.json") for p in range(run.partitions)]
         summary = {"items": run.positions.total, "base": run.base, "dropped": dropped, "rounds": rounds,
@@ -91,15 +94,13 @@ class ClusterResolver(PipelineStep):
         return out
 
     @staticmethod
-    def _keepers(components: Components, positions: np.ndarray) -> np.ndarray:
-        return components.position(np.asarray(components.labels[components.m + positions - components.base]))
-
-    def _write_drops(self, run: LoadedRun, components: Components) -> int:
+    def _write_drops(run: LoadedRun, keepers: np.ndarray) -> int:
         """Per shard, the dropped items: ``local, keeper, match, similarity × 10⁴``."""
         matches = [load_npy(f"{run.work_dir}/matches/{p:05d}.npy", mmap=False) for p in range(run.partitions)]
         matches = np.concatenate(matches) if matches else np.empty((0, 3), dtype=np.int64)
         shards, locals_ = run.positions.locate(matches[:, 0])
-        rows = np.stack([locals_, self._keepers(components, matches[:, 0]), matches[:, 1], matches[:, 2]], axis=1)
+        keeper = np.asarray(keepers[matches[:, 0] - run.base]) if len(matches) else np.empty(0, dtype=np.int64)
+        rows = np.stack([locals_, keeper, matches[:, 1], matches[:, 2]], axis=1)
         for shard in range(run.parts):
             mine = rows[shards == shard]
             save_npy(f"{run.work_dir}/drops/{shard:05d}.npy", mine[np.argsort(mine[:, 0], kind="stable")])

@@ -86,6 +86,56 @@ class Components:
             stop = min(start + CHUNK, len(self.labels))
             self.labels[start:stop] = _roots(self.labels, np.arange(start, stop, dtype=np.int64))
 
+    def insertion_keepers(self, edge_chunks, folder: str) -> np.ndarray:
+        """For each of this run's items, its cluster's keeper (position) at the moment it was inserted, -1
+        for items without an accepted edge: the keeper a single sequential pass in keep order records, which
+        a later item that bridges two clusters does not change (so A then B gives what A + B gives).
+
+        Clusters evolve independently, so the edges are split by final component into files of about
+        ``CHUNK`` rows, and each file is replayed in keep order with a small union-find: memory is bounded by
+        the largest file, and every file could be replayed by another task."""
+        keepers = _memmap(folder, "keepers", (self.count,))
+        keepers[:] = -1
+        total = sum(len(c) for c in edge_chunks())
+        buckets = max(1, -(-total // CHUNK))
+        handles = [open(os.path.join(folder, f"bucket-{b}.bin"), "wb") for b in range(buckets)]  # noqa: SIM115
+        try:
+            for edges in edge_chunks():
+                labels = np.asarray(self.labels[edges[:, 1]])
+                rows = np.stack([labels, edges[:, 1], edges[:, 0]], axis=1)
+                which = labels % buckets
+                for b in np.unique(which).tolist():
+                    handles[b].write(np.ascontiguousarray(rows[which == b]).tobytes())
+        finally:
+            for handle in handles:
+                handle.close()
+        for b in range(buckets):
+            rows = np.fromfile(os.path.join(folder, f"bucket-{b}.bin"), dtype=np.int64).reshape(-1, 3)
+            rows = rows[np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0]))]
+            self._replay(rows, keepers)
+        return keepers
+
+    def _replay(self, rows: np.ndarray, keepers: np.ndarray) -> None:
+        """Sequential union-find over ``(component, later, earlier)`` rows sorted by component, later,
+        earlier; records each later item's root after its own edges."""
+        parent: dict[int, int] = {}
+
+        def find(x: int) -> int:
+            root = x
+            while parent.get(root, root) != root:
+                root = parent[root]
+            while parent.get(x, x) != root:
+                parent[x], x = root, parent[x]
+            return root
+
+        later_items = rows[:, 1].tolist()
+        for i, (later, earlier) in enumerate(zip(later_items, rows[:, 2].tolist())):
+            a, b = find(earlier), find(later)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+            if i + 1 == len(later_items) or later_items[i + 1] != later:
+                keepers[later - self.m] = self.position(np.asarray([find(later)]))[0]
+
     def keeper_of_items(self) -> Iterator[np.ndarray]:
         """The keeper position of each of this run's items, in position order, chunk by chunk."""
         for start in range(self.m, self.m + self.count, CHUNK):
