@@ -93,7 +93,8 @@ def ours_layout() -> tuple[int, int]:
     return MinhashDedup({"threshold": THRESHOLD, "ngram": NGRAM}).band_layout()
 
 
-def run_ours(input_dir: Path, work: Path, workers: int, same_layout: bool = False) -> list[str]:
+def run_ours(input_dir: Path, work: Path, workers: int, same_layout: bool = False) -> tuple[list[str], dict]:
+    from curate import IndexStore
     from curate.testing import read_excluded, run_pipeline_dict
 
     layout = {"bands": BANDS, "rows": ROWS} if same_layout else {}
@@ -101,54 +102,11 @@ def run_ours(input_dir: Path, work: Path, workers: int, same_layout: bool = Fals
                 "output": {"dir": str(work / "out")},
                 "steps": [{"uses": "minhash_dedup", "with": {"threshold": THRESHOLD, "ngram": NGRAM, "keep": "first",
                                                               **layout}}]}
-    run_pipeline_dict(pipeline, workers=workers)
-    return [r["id"] for r in read_excluded(work / "out") if r["metadata"].get("drop.reason") == "near_duplicate"]
-
-
-def datatrove_signer(work: Path):
-    """datatrove's signature step as the benchmark configures it: our tokens, no text normalisation."""
-    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
-    from datatrove.utils.text import TextNormConfig
-    from minhash_datatrove_compat import IdentifierTokenizer, xxhash64_utf8
-
-    no_norm = TextNormConfig(lowercase=False, norm_whitespace=False, remove_punctuation=False,
-                             norm_unicode_diacritics=False, norm_numbers=False)
-    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=1, norm_config=no_norm)
-    # datatrove's default word tokenizer needs spaCy; it takes a WordTokenizer instance instead of a language
-    signature = MinhashDedupSignature(output_folder=str(work / "sigs"), config=config, language=IdentifierTokenizer())
-    signature._hash_func = xxhash64_utf8  # xxhash 4 refuses str; datatrove passes str
-    return config, signature
-
-
-def datasketch_minhash(text: str):
-    from datasketch import MinHash
-
-    from curate_plugins._minhash.hashing import tokens
-
-    words = tokens(text)
-    if not words:
-        return None
-    shingles = {b" ".join(words[i:i + NGRAM]) for i in range(max(1, len(words) - NGRAM + 1))}
-    sketch = MinHash(num_perm=256, seed=1)
-    sketch.update_batch(list(shingles))
-    return sketch
-
-
-def reference_signatures(work: Path) -> dict:
-    """Per reference, a function text -> its MinHash values (for the missed-pair analysis)."""
-    import numpy as np
-
-    _, dt = datatrove_signer(work)
-
-    def datatrove(text):
-        shingles = dt.get_shingles(text)
-        return np.concatenate([np.asarray(b) for b in dt.get_signature(shingles)]) if len(shingles) else None
-
-    def datasketch(text):
-        sketch = datasketch_minhash(text)
-        return None if sketch is None else sketch.hashvalues[:BANDS * ROWS]
-
-    return {"datatrove": datatrove, "datasketch": datasketch}
+    run = run_pipeline_dict(pipeline, workers=workers)
+    store = IndexStore(str(work / "out" / "state" / "index" / "minhash_dedup"))
+    parts = store.parts(run.run_id)
+    dropped = [r["id"] for r in read_excluded(work / "out") if r["metadata"].get("drop.reason") == "near_duplicate"]
+    return dropped, {"index_bytes": sum(p.nbytes for p in parts), "index_parts": len(parts)}
 
 
 def run_floor(input_dir: Path, work: Path, workers: int) -> list[str]:
@@ -213,8 +171,9 @@ SYSTEMS = {"ours": run_ours, "ours-same": lambda *a: run_ours(*a, same_layout=Tr
 
 def child_main(system: str, input_dir: str, work: str, workers: int, result: str) -> None:
     started = time.perf_counter()
-    dropped = SYSTEMS[system](Path(input_dir), Path(work), workers)
-    Path(result).write_text(json.dumps({"wall": time.perf_counter() - started, "dropped": dropped}))
+    out = SYSTEMS[system](Path(input_dir), Path(work), workers)
+    dropped, extra = out if isinstance(out, tuple) else (out, {})
+    Path(result).write_text(json.dumps({"wall": time.perf_counter() - started, "dropped": dropped, **extra}))
 
 
 # ---- driver -----------------------------------------------------------------------------------------------
@@ -251,7 +210,7 @@ def measure(system: str, input_dir: Path, scratch: Path, workers: int) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     return {"wall": out["wall"], "cpu": sum(cpu.values()),
             "peak_process_mb": peak_process / 2**20, "peak_tree_mb": peak_tree / 2**20,
-            "dropped": set(out["dropped"])}
+            "dropped": set(out["dropped"]), "index_bytes": out.get("index_bytes")}
 
 
 def _tree(parent):
@@ -273,6 +232,14 @@ def recall(pairs: list[dict], dropped: set, minimum: float) -> tuple[float, int]
     chosen = [p for p in pairs if p["jaccard"] >= minimum]
     hit = sum(1 for p in chosen if found(p, dropped))
     return (hit / len(chosen) if chosen else float("nan")), len(chosen)
+
+
+def index_line(mb: float, results: dict[str, list[dict]]) -> None:
+    for system, runs in results.items():
+        sizes = [r["index_bytes"] for r in runs if r.get("index_bytes") is not None]
+        if sizes:
+            print(f"{system}: persistent index {sizes[0] / 1e6:.1f} MB after one run, {sizes[0] / 1e6 / mb:.3f} bytes "
+                  "per input byte")
 
 
 def speed_table(mb: float, docs: int, results: dict[str, list[dict]]) -> dict[str, dict]:
@@ -373,7 +340,9 @@ def main() -> None:
           f"{BANDS}x{ROWS} bands, ours {'x'.join(map(str, ours_layout()))} (its derived layout); "
           f"load average {os.getloadavg()[0]:.1f}")
     print("(shared machine: wall-clock figures are noisy; MB per CPU-second is the per-core figure)")
-    speed_table(info["bytes"] / 1e6, info["docs"], {s: [p["runs"][s] for p in plantings] for s in systems})
+    by_system = {s: [p["runs"][s] for p in plantings] for s in systems}
+    speed_table(info["bytes"] / 1e6, info["docs"], by_system)
+    index_line(info["bytes"] / 1e6, by_system)
     recall_table(plantings, systems)
 
 
