@@ -9,6 +9,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from test_minhash_dedup import run_stage
 
 from curate import IndexStore
 from curate.testing import make_doc
@@ -18,7 +19,6 @@ from curate_plugins._minhash.components import Components
 from curate_plugins._minhash.index import IndexSettingsError
 from curate_plugins._minhash.partfile import PartFile, PartWriter
 from curate_plugins.minhash_dedup import MinhashDedup
-from test_minhash_dedup import run_stage
 
 
 def sequential_clusters(edges: list[tuple[int, int]], old_roots: list[int], base: int):

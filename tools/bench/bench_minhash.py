@@ -109,6 +109,52 @@ def run_ours(input_dir: Path, work: Path, workers: int, same_layout: bool = Fals
     return dropped, {"index_bytes": sum(p.nbytes for p in parts), "index_parts": len(parts)}
 
 
+def datatrove_signer(work: Path):
+    """datatrove's signature step as the benchmark configures it: our tokens, no text normalisation."""
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from datatrove.utils.text import TextNormConfig
+    from minhash_datatrove_compat import IdentifierTokenizer, xxhash64_utf8
+
+    no_norm = TextNormConfig(lowercase=False, norm_whitespace=False, remove_punctuation=False,
+                             norm_unicode_diacritics=False, norm_numbers=False)
+    config = MinhashConfig(n_grams=NGRAM, num_buckets=BANDS, hashes_per_bucket=ROWS, seed=1, norm_config=no_norm)
+    # datatrove's default word tokenizer needs spaCy; it takes a WordTokenizer instance instead of a language
+    signature = MinhashDedupSignature(output_folder=str(work / "sigs"), config=config, language=IdentifierTokenizer())
+    signature._hash_func = xxhash64_utf8  # xxhash 4 refuses str; datatrove passes str
+    return config, signature
+
+
+def datasketch_minhash(text: str):
+    from datasketch import MinHash
+
+    from curate_plugins._minhash.hashing import tokens
+
+    words = tokens(text)
+    if not words:
+        return None
+    shingles = {b" ".join(words[i:i + NGRAM]) for i in range(max(1, len(words) - NGRAM + 1))}
+    sketch = MinHash(num_perm=256, seed=1)
+    sketch.update_batch(list(shingles))
+    return sketch
+
+
+def reference_signatures(work: Path) -> dict:
+    """Per reference, a function text -> its MinHash values (for the missed-pair analysis)."""
+    import numpy as np
+
+    _, dt = datatrove_signer(work)
+
+    def datatrove(text):
+        shingles = dt.get_shingles(text)
+        return np.concatenate([np.asarray(b) for b in dt.get_signature(shingles)]) if len(shingles) else None
+
+    def datasketch(text):
+        sketch = datasketch_minhash(text)
+        return None if sketch is None else sketch.hashvalues[:BANDS * ROWS]
+
+    return {"datatrove": datatrove, "datasketch": datasketch}
+
+
 def run_floor(input_dir: Path, work: Path, workers: int) -> list[str]:
     """curate reading and writing the same shards with no step: the I/O floor of any curate pipeline."""
     from curate.testing import run_pipeline_dict

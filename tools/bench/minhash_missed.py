@@ -74,9 +74,10 @@ def explain(input_dir: Path, info: dict, runs: dict[str, dict], threshold: float
         sizes = sorted(len(buckets[k]) for k in shared)
         texts = (docs[a][1], docs[b][1])
         direct = [name for name, sign in reference_signatures.items() if _collide(sign, texts, *reference_layout)]
-        lines.append(f"    J={pair['jaccard']:.3f} verify={verified:.3f}{'' if exact else ' (estimate)'} shared bands={len(shared)} bucket sizes="
-                     f"{sizes} other near-duplicate partners={partners} found by {'+'.join(finders)} (own band collision: "
-                     f"{'+'.join(direct) or 'none'}): {reason}"
+        how = "" if exact else " (estimate)"
+        lines.append(f"    J={pair['jaccard']:.3f} verify={verified:.3f}{how} shared bands={len(shared)} bucket "
+                     f"sizes={sizes} other near-duplicate partners={partners} found by {'+'.join(finders)} (own band "
+                     f"collision: {'+'.join(direct) or 'none'}): {reason}"
                      f" (edits {','.join(pair.get('edits', []))})")
     chosen = [p for p in info["pairs"] if p["jaccard"] >= threshold]
     duel = []

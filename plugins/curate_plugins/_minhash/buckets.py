@@ -93,14 +93,13 @@ class BucketMatcher(PipelineStep):
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         view = self.view.load()
         shards = [ShardItems(view.work_dir, r, view.verify) for r in range(view.parts)]
-        positions = [view.positions.of_shard(r) for r in range(view.parts)]
         index = view.index()
         sink = PairSink(view.work_dir, rank, view)
         for band in range(rank, self.bands, world_size):
             columns = [s.bands() for s in shards]
             total = sum(keys.shape[1] for keys, _ in columns)
             for chunk, (lo, hi) in enumerate(key_bounds(total)):
-                keys, items = self._gather(columns, positions, band, lo, hi)
+                keys, items = self._gather(columns, view.positions, band, lo, hi)
                 sink.add(self._pairs(index, keys, items))
                 save_npy(f"{view.work_dir}/bands/{band:05d}-{chunk:05d}.keys.npy", keys)
                 save_npy(f"{view.work_dir}/bands/{band:05d}-{chunk:05d}.items.npy", items)
@@ -112,11 +111,11 @@ class BucketMatcher(PipelineStep):
     def _gather(columns, positions, band: int, lo: int, hi: int | None) -> tuple[np.ndarray, np.ndarray]:
         """This run's keys of one band within one key range, sorted, with their positions ascending."""
         keys, items = [], []
-        for (shard_keys, shard_items), shard_positions in zip(columns, positions):
+        for rank, (shard_keys, shard_items) in enumerate(columns):
             row = shard_keys[band]
             s = key_slice(row, lo, hi)
             keys.append(np.asarray(row[s]))
-            items.append(np.asarray(shard_positions)[np.asarray(shard_items[band][s], dtype=np.int64)])
+            items.append(positions.of_locals(rank, shard_items[band][s]))
         keys = np.concatenate(keys) if keys else np.empty(0, dtype=np.uint64)
         items = np.concatenate(items) if items else np.empty(0, dtype=np.int64)
         order = np.lexsort((items, keys))

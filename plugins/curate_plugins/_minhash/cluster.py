@@ -18,9 +18,9 @@ import tempfile
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
-from curate import IndexPart
+from curate import IndexPart, filesystem
 from curate_plugins._minhash.components import CHUNK, Components
-from curate_plugins._minhash.index import PartContent, Part, compact, merged_chunks
+from curate_plugins._minhash.index import PartContent, compact, key_slice, merged_chunks
 from curate_plugins._minhash.run import LoadedRun, RunView
 from curate_plugins._minhash.work import ShardItems, load_json, load_npy, save_json, save_npy
 
@@ -127,17 +127,14 @@ class ClusterResolver(PipelineStep):
 
     @staticmethod
     def _band_sources(run: LoadedRun) -> list[tuple[np.ndarray, np.ndarray]]:
-        from curate import filesystem
-
         fs, folder = filesystem(f"{run.work_dir}/bands")
         names = sorted(n.rsplit("/", 1)[-1] for n in fs.ls(folder, detail=False)) if fs.exists(folder) else []
-        return [(load_npy(f"{run.work_dir}/bands/{n}"), load_npy(f"{run.work_dir}/bands/{n[:-len('keys.npy')]}items.npy"))
-                for n in names if n.endswith(".keys.npy")]
+        stems = [n[:-len(".keys.npy")] for n in names if n.endswith(".keys.npy")]
+        return [(load_npy(f"{run.work_dir}/bands/{stem}.keys.npy"), load_npy(f"{run.work_dir}/bands/{stem}.items.npy"))
+                for stem in stems]
 
 
 def _slicer(keys: np.ndarray, items: np.ndarray):
-    from curate_plugins._minhash.index import key_slice
-
     def source(lo: int, hi: int | None) -> tuple[np.ndarray, np.ndarray]:
         s = key_slice(keys, lo, hi)
         return np.asarray(keys[s]), np.asarray(items[s], dtype=np.int64)
@@ -167,5 +164,3 @@ def _in_position_order(run: LoadedRun, shards: list[ShardItems], name: str):
         lengths = np.asarray([len(p) for p in pieces], dtype=np.int64)
         yield (np.concatenate(pieces) if pieces else np.empty(0)), lengths
 
-
-__all__ = ["ClusterResolver", "Part"]

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from curate import IndexPart, IndexStore
+from curate import IndexPart, IndexStore, filesystem
 from curate_plugins._minhash.partfile import PartFile, PartWriter
 
 #: Parts of one level merged into one part of the next level.
@@ -231,16 +231,26 @@ def compact(store: IndexStore, parts: list[IndexPart], run_id: str) -> list[Inde
     """Merge size-tiered groups (``IndexStore.plan_compaction``) until none is left; the merged parts are new
     files named after this run, the old ones stay for rollback until ``gc``."""
     merged = 0
+    parts = sorted(parts, key=lambda p: p.meta["base"])
     while groups := store.plan_compaction(parts, FANOUT):
         for group in groups:
             merged += 1
             new = merge_parts(store, group, f"{run_id}-L{group[0].level + 1}-{merged}.mhp")
-            parts = [p for p in parts if p not in group] + [new]
-    return sorted(parts, key=lambda p: p.meta.get("base", 0))
+            parts = sorted([p for p in parts if p not in group] + [new], key=lambda p: p.meta["base"])
+    return parts
 
 
 def check_settings(store: IndexStore, settings: dict) -> None:
-    """Refuse to extend an index built with other hashing settings: its entries would not be comparable."""
+    """Refuse to extend an index built with other hashing settings, or by an older version of the stage (one
+    file set per run): its entries would not be comparable, and ignoring them would silently stop deduplicating
+    against the corpus already built."""
+    fs, root = filesystem(store.root)
+    names = [n.rsplit("/", 1)[-1] for n in fs.ls(root, detail=False)] if fs.exists(root) else []
+    legacy = [n for n in names if ".minhash-" in n and n.endswith(".done")]
+    if legacy:
+        raise IndexSettingsError(
+            f"minhash_dedup: {store.root} holds an index written by an older curate ({legacy[0]}, one file set per "
+            "run); this version keeps compacted parts. Build the corpus again into a new output.dir.")
     snap = store.current()
     if snap is None or not snap.parts:
         return

@@ -21,7 +21,6 @@ from curate import filesystem
 from curate_plugins._minhash.run import RunView
 from curate_plugins._minhash.work import publish
 
-
 BATCH = 1 << 16
 
 

@@ -143,12 +143,20 @@ class Positions:
         self.starts = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         self.total = int(self.starts[-1])
         self._order: np.ndarray | None = None
+        self._shard_orders: dict[int, np.ndarray] = {}
 
     def of_shard(self, rank: int) -> np.ndarray:
         """The position of each local item of shard ``rank``."""
+        return self.of_locals(rank, np.arange(self.counts[rank], dtype=np.int64))
+
+    def of_locals(self, rank: int, locals_: np.ndarray) -> np.ndarray:
+        """The positions of some local items of shard ``rank``."""
+        locals_ = np.asarray(locals_, dtype=np.int64)
         if self.ordered:
-            return load_npy(f"{self.work_dir}/order/{rank:05d}.npy")
-        return self.base + self.starts[rank] + np.arange(self.counts[rank], dtype=np.int64)
+            if rank not in self._shard_orders:
+                self._shard_orders[rank] = load_npy(f"{self.work_dir}/order/{rank:05d}.npy")
+            return np.asarray(self._shard_orders[rank][locals_], dtype=np.int64)
+        return self.base + self.starts[rank] + locals_
 
     def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(shard, local)`` of each position of this run."""
