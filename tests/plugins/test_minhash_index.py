@@ -16,7 +16,7 @@ from curate.testing import make_doc
 from curate_plugins._minhash import components as components_module
 from curate_plugins._minhash import index as index_module
 from curate_plugins._minhash.components import Components
-from curate_plugins._minhash.index import IndexSettingsError
+from curate_plugins._minhash.index import IndexSettingsError, MinHashIndex
 from curate_plugins._minhash.partfile import PartFile, PartWriter
 from curate_plugins.minhash_dedup import MinhashDedup
 
@@ -171,3 +171,33 @@ def test_a_damaged_part_is_refused(tmp_path):
     (tmp_path / "p.mhp").write_bytes(raw[:-5])
     with pytest.raises(ValueError, match="damaged"):
         PartFile(str(tmp_path / "p.mhp"))
+
+
+def test_a_crash_before_the_snapshot_leaves_a_readable_index_and_the_rerun_completes(tmp_path, monkeypatch):
+    """Killed after writing this run's part and its compaction, before staging the snapshot: the committed
+    index still reads as before, and running the same run again gives what an uninterrupted run gives."""
+    monkeypatch.setattr(index_module, "FANOUT", 2)
+    docs = _corpus(17, groups=6, copies=3)
+    batches = [docs[i::4] for i in range(4)]
+    stage = MinhashDedup({"keep": "first", "threshold": 0.6})
+    previous, outcome = [], {}
+    for i, batch in enumerate(batches[:3]):
+        _, dropped = run_stage(stage, [batch], tmp_path / "inc", f"run-{i + 1:04d}", tuple(previous))
+        outcome.update(_outcome(dropped))
+        previous.append(f"run-{i + 1:04d}")
+
+    def killed(self, run_id, parts, settings=None):
+        raise KeyboardInterrupt("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(IndexStore, "stage", killed)
+        with pytest.raises(KeyboardInterrupt):
+            run_stage(stage, [batches[3]], tmp_path / "inc", "run-0004", tuple(previous))
+    store = IndexStore(str(tmp_path / "inc" / "index"))
+    assert store.current_run() == "run-0003"  # committed by run-0004's start; run-0004 staged nothing
+    index = MinHashIndex(store, store.current().parts)
+    assert index.size == sum(map(len, batches[:3])) and index.doc_id(0) == batches[0][0].id
+    _, dropped = run_stage(stage, [batches[3]], tmp_path / "inc", "run-0004", tuple(previous))
+    outcome.update(_outcome(dropped))
+    _, one = run_stage(stage, [[d for batch in batches for d in batch]], tmp_path / "one")
+    assert outcome == _outcome(one)
