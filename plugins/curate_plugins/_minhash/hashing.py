@@ -46,13 +46,18 @@ def _finalise(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def _fold(x: np.ndarray) -> np.ndarray:
+    """A cheap non-linear step between two words of a long token (a xorshift and a multiplication)."""
+    return (x ^ (x >> np.uint64(31))) * _MIX1
+
+
 def token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(hashes, document)``: the 64-bit hash of every token of the batch in order, and the index of the
     document it belongs to."""
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    raw = b" ".join(encoded)  # the space keeps documents' tokens apart
-    marks = np.frombuffer(b"\0" + raw.translate(_MARK) + b"\0", dtype=np.int8)
-    edges = np.flatnonzero(marks[1:] != marks[:-1])
+    raw = b" " + b" ".join(encoded) + b" "  # the spaces keep documents' tokens apart and frame the batch
+    marks = np.frombuffer(raw.translate(_MARK), dtype=np.int8)
+    edges = np.flatnonzero(marks[1:] != marks[:-1]) + 1
     starts, ends = edges[0::2], edges[1::2]
     if not len(starts):
         return _EMPTY, np.empty(0, dtype=np.int64)
@@ -65,12 +70,13 @@ def token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         while len(longer):  # tokens longer than 8 bytes: fold in one more word each round
             rest = lengths[longer] - offset
             tail = words[starts[longer] + offset] & _LOW_BYTES[np.minimum(rest, 8)]
-            hashes[longer] = _finalise(hashes[longer]) * _MULT + tail
+            hashes[longer] = _fold(hashes[longer]) + tail
             longer, offset = longer[rest > 8], offset + 8
         hashes = _finalise(hashes + lengths.astype(np.uint64) * _LENGTH)
     sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    doc_starts = np.concatenate(([0], np.cumsum(sizes[:-1] + 1)))
-    return hashes, np.searchsorted(doc_starts, starts, side="right") - 1
+    doc_starts = np.concatenate(([1], np.cumsum(sizes[:-1] + 1) + 1))  # offsets in raw
+    per_doc = np.diff(np.searchsorted(starts, doc_starts), append=len(starts))
+    return hashes, np.repeat(np.arange(len(texts), dtype=np.int64), per_doc)
 
 
 def batch_shingles(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
