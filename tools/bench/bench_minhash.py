@@ -46,18 +46,25 @@ def _set_layout() -> None:
 # ---- input ------------------------------------------------------------------------------------------------
 
 def build_input(corpus: Path, out: Path, mb: float | None, planted: int, shards: int, seed: int = 0) -> dict:
-    """Copy (a prefix of) the corpus into ``shards`` JSONL files and plant near-duplicates of random files."""
+    """Copy (a prefix of) the corpus into ``shards`` JSONL files and plant near-duplicates of random files. A
+    size beyond the corpus is reached by going over it again with every file edited (renamed identifiers,
+    rewritten comments, ...: most become near-duplicates of the first pass)."""
     from curate_plugins._minhash.near_duplicates import near_duplicate
 
-    records, size = [], 0
-    for path in sorted(corpus.glob("shard-*.jsonl")):
-        for line in path.open("rb"):
-            rec = orjson.loads(line)
-            records.append({"id": rec["id"], "text": rec["text"]})
-            size += len(rec["text"].encode("utf-8", "surrogatepass"))
+    records, size, grow = [], 0, random.Random(1000 + seed)
+    for cycle in range(1000):
+        before = size
+        for path in sorted(corpus.glob("shard-*.jsonl")):
+            for line in path.open("rb"):
+                rec = orjson.loads(line)
+                text = rec["text"] if cycle == 0 else near_duplicate(rec["text"], grow)[0]
+                records.append({"id": rec["id"] if cycle == 0 else f"{rec['id']}~{cycle}", "text": text})
+                size += len(text.encode("utf-8", "surrogatepass"))
+                if mb and size >= mb * 1e6:
+                    break
             if mb and size >= mb * 1e6:
                 break
-        if mb and size >= mb * 1e6:
+        if not mb or size >= mb * 1e6 or size == before:
             break
     rng = random.Random(seed)
     sources = rng.sample([r for r in records if len(r["text"]) > 500], planted)
@@ -461,7 +468,7 @@ def corpus_dir(requested: str | None) -> Path:
 
 
 def scaling(args, corpus: Path, scratch: Path) -> None:
-    print("shard size kept at ~19 MB; per-shard steps hold one shard's small arrays, barrier jobs O(items)")
+    print("shard size kept at ~19 MB; beyond the corpus, edited copies of it (mostly near-duplicates)")
     print(f"{'MB':>6}{'docs':>8}{'system':>11}{'wall s':>8}{'CPU s':>8}{'peak proc MB':>13}{'peak tree MB':>13}")
     for size in map(float, args.scaling.split(",")):
         shutil.rmtree(scratch / "input", ignore_errors=True)
