@@ -82,9 +82,10 @@ class MinhashDedup(Stage):
                                                                      "verification (a bottom-k sketch): exact "
                                                                      "below this many distinct shingles, an "
                                                                      "estimate within 1/sqrt(k) above.")
-        bucket_tasks: int = Field(1, ge=1, description="Tasks of the banding and verification jobs (each banding "
-                                                       "task owns every n-th band, each verification task a "
-                                                       "range of items; raise it on a cluster).")
+        bucket_tasks: int = Field(1, ge=1, json_schema_extra={"affects_output": False},
+                                  description="Tasks of the banding and verification jobs (each banding task owns "
+                                              "every n-th band, each verification task a range of items; raise it "
+                                              "on a cluster). Does not change the result.")
 
         @model_validator(mode="after")
         def _bands_fit(self):
