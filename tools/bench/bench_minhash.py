@@ -358,6 +358,9 @@ def main() -> None:
     parser.add_argument("--pipeline", choices=["minhash", "issue"], default="minhash",
                         help="incremental mode: minhash_dedup alone, or the issue's language_from_extension -> "
                              "exact_dedup -> minhash_dedup -> code_heuristics")
+    parser.add_argument("--clustering-check", type=int, default=0, metavar="SHARDS",
+                        help="split the corpus into SHARDS shards and check the bounded clustering against the "
+                             "single-process one on the same accepted pairs")
     parser.add_argument("--scratch", default="/tmp/bench_minhash")
     args = parser.parse_args()
     os.environ["BENCH_MINHASH_LAYOUT"] = f"{args.bands}x{args.rows}"
@@ -368,6 +371,8 @@ def main() -> None:
         return scaling(args, corpus, scratch)
     if args.runs:
         return incremental(args, corpus, scratch)
+    if args.clustering_check:
+        return clustering_check(args, corpus, scratch)
     systems, plantings = args.systems.split(","), []
     for seed in range(args.seeds):
         shutil.rmtree(scratch / "input", ignore_errors=True)
@@ -455,6 +460,74 @@ def composition(store, size: int) -> None:
             count = int(np.prod(entry["shape"])) * np.dtype(entry["dtype"]).itemsize
             totals[name] = totals.get(name, 0) + count
     print("committed index, bytes per input byte: " + ", ".join(f"{k} {v / size:.4f}" for k, v in totals.items()))
+
+
+def clustering_check(args, corpus: Path, scratch: Path) -> None:
+    """``--clustering-check SHARDS``: the stage's bounded clustering (verify partitions, external-memory
+    components, per-component replay) against the single-process algorithm it replaced (insert items in
+    keep order, union each accepted pair in a dict union-find, record an item's root after its own pairs),
+    on the same accepted pairs of the corpus split into SHARDS shards, with several tasks per job."""
+    import resource
+
+    from datatrove.data import Document
+
+    from curate.plugin import RunContext, StageContext
+    from curate_plugins._minhash.work import load_npy
+    from curate_plugins.minhash_dedup import MinhashDedup
+
+    info = build_input(corpus, scratch / "input", args.mb, args.planted, args.clustering_check)
+    shards = [[Document(text=d["text"], id=d["id"]) for d in map(orjson.loads, path.open("rb"))]
+              for path in sorted((scratch / "input").glob("*.jsonl"))]
+    tasks = 4
+    stage = MinhashDedup({"keep": "first", "bucket_tasks": tasks})
+    root = scratch / "clustering"
+    shutil.rmtree(root, ignore_errors=True)
+    ctx = StageContext(step_id="minhash_dedup", run_id="run-0001", run_seq=1, tasks=len(shards),
+                       work_dir=str(root / "work"), index_dir=str(root / "index"), previous_runs=[],
+                       run_context=RunContext())
+    for rank, docs in enumerate(shards):
+        stream = iter(docs)
+        for step in stage.map_steps(ctx):
+            stream = step.run(stream, rank, len(shards))
+        for _ in stream:
+            pass
+    peaks = {}
+    for job in stage.barrier_jobs(ctx):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for task in range(job.tasks):
+            for step in job.steps:
+                for _ in step.run(None, task, job.tasks) or ():
+                    pass
+        peaks[job.name] = (before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    edges = np.concatenate([load_npy(f"{ctx.work_dir}/edges/{p:05d}.npy", mmap=False) for p in range(tasks)])
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    expected = {}
+    for earlier, later in sorted(map(tuple, edges.tolist()), key=lambda e: (e[1], e[0])):
+        if find(earlier) != find(later):
+            parent[max(find(earlier), find(later))] = min(find(earlier), find(later))
+        expected[later] = (find(later), expected.get(later, (None, earlier))[1])
+    starts = np.concatenate(([0], np.cumsum([len(s) for s in shards])))
+    found = {}
+    for rank in range(len(shards)):
+        for local, keeper, match, _ in load_npy(f"{ctx.work_dir}/drops/{rank:05d}.npy", mmap=False).tolist():
+            found[int(starts[rank]) + local] = (keeper, match)
+    summary = json.loads((root / "work" / "summary.json").read_text())
+    print(f"{info['docs']} documents, {info['bytes'] / 1e6:.1f} MB in {len(shards)} shards, {tasks} tasks per "
+          f"job: {len(edges)} accepted pairs, {len(found)} dropped, {summary['rounds']} rounds of hooking")
+    print(f"identical to the single-process clustering (keeper and match of every dropped document): "
+          f"{found == expected}")
+    print("peak RSS of this process before -> after each barrier job (MB): " + ", ".join(
+        f"{name} {a / 1024:.0f} -> {b / 1024:.0f}" for name, (a, b) in peaks.items()))
+    if found != expected:
+        raise SystemExit("the bounded clustering differs from the single-process one")
 
 
 def corpus_dir(requested: str | None) -> Path:
