@@ -129,9 +129,10 @@ class MinhashDedup(Stage):
             jobs.append(BarrierJob([RepoGrouper(ctx.work_dir, ctx.tasks, p, bands, rows)], 1, "group"))
         if p.keep != "first":
             jobs.append(BarrierJob([KeepOrder(view)], 1, "order"))
-        jobs.append(BarrierJob([BucketMatcher(view, bands)], min(p.bucket_tasks, bands), "buckets"))
+        bucket_tasks = min(p.bucket_tasks, bands)
+        jobs.append(BarrierJob([BucketMatcher(view, bands)], bucket_tasks, "buckets"))
         jobs.append(BarrierJob([EdgeVerifier(view, p.threshold, p.sketch_size)], p.bucket_tasks, "verify"))
-        jobs.append(BarrierJob([ClusterResolver(view)], 1, "cluster"))
+        jobs.append(BarrierJob([ClusterResolver(view, bucket_tasks)], 1, "cluster"))
         return jobs
 
     def reduce_steps(self, ctx: StageContext) -> list[PipelineStep]:

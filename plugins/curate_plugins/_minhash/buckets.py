@@ -10,7 +10,8 @@ so incremental runs and a single run find the same clusters.
 A band is processed one key range at a time (each shard's keys are sorted per band, so a key range is a slice
 of every shard), so memory stays bounded. Writes ``pairs/<p>/<t>-<n>.npy`` (int64 rows ``(earlier, later)``
 in global positions, split into the verify job's partitions ``p`` by the later position) and, per band and key
-range, this run's sorted ``(keys, positions)`` for its index part (``bands/``).
+range, this run's sorted ``(keys, positions)`` for its index part (``bands/<t>.mhp``: one file per task, the
+sorted runs one after another).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
 from curate_plugins._minhash.index import MinHashIndex, key_bounds, key_slice
+from curate_plugins._minhash.partfile import PartWriter
 from curate_plugins._minhash.run import RunView
 from curate_plugins._minhash.work import ShardItems, save_npy
 
@@ -95,15 +97,20 @@ class BucketMatcher(PipelineStep):
         shards = [ShardItems(view.work_dir, r, view.verify) for r in range(view.parts)]
         index = view.index()
         sink = PairSink(view.work_dir, rank, view)
+        out = PartWriter(f"{view.work_dir}/bands/{rank:05d}.mhp")  # this task's sorted runs, for the index part
+        out_keys, out_items, runs = out.section("keys", np.uint64), out.section("items", np.int64), []
+        columns = [s.bands() for s in shards]
+        total = sum(keys.shape[1] for keys, _ in columns)
         for band in range(rank, self.bands, world_size):
-            columns = [s.bands() for s in shards]
-            total = sum(keys.shape[1] for keys, _ in columns)
-            for chunk, (lo, hi) in enumerate(key_bounds(total)):
+            for lo, hi in key_bounds(total):
                 keys, items = self._gather(columns, view.positions, band, lo, hi)
                 sink.add(self._pairs(index, keys, items))
-                save_npy(f"{view.work_dir}/bands/{band:05d}-{chunk:05d}.keys.npy", keys)
-                save_npy(f"{view.work_dir}/bands/{band:05d}-{chunk:05d}.items.npy", items)
+                out_keys.append(keys)
+                out_items.append(items)
+                runs.append(len(keys))
         sink.close()
+        out.array("runs", np.asarray(runs, dtype=np.int64))
+        out.close({"task": rank})
         return
         yield
 

@@ -18,9 +18,10 @@ import tempfile
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
-from curate import IndexPart, filesystem
+from curate import IndexPart
 from curate_plugins._minhash.components import CHUNK, Components
 from curate_plugins._minhash.index import PartContent, compact, key_slice, merged_chunks
+from curate_plugins._minhash.partfile import PartFile
 from curate_plugins._minhash.run import LoadedRun, RunView
 from curate_plugins._minhash.work import ShardItems, load_json, load_npy, save_json, save_npy
 
@@ -45,9 +46,9 @@ class ClusterResolver(PipelineStep):
     type = "curate"
     name = "minhash_dedup.cluster"
 
-    def __init__(self, view: RunView):
+    def __init__(self, view: RunView, bucket_tasks: int):
         super().__init__()
-        self.view = view
+        self.view, self.bucket_tasks = view, bucket_tasks
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         run = self.view.load()
@@ -112,7 +113,7 @@ class ClusterResolver(PipelineStep):
         if not count:
             return run.committed
         name = f"{run.run_id}-L0.mhp"
-        sources = self._band_sources(run)
+        sources = self._band_sources(run, self.bucket_tasks)
         entries = sum(len(keys) for keys, _ in sources)
         shards = [ShardItems(run.work_dir, r, run.verify) for r in range(run.parts)]
         content = PartContent(run.base, count, [run.run_id], 0, run.verify)
@@ -126,12 +127,15 @@ class ClusterResolver(PipelineStep):
         return compact(run.store, [*run.committed, part], run.run_id)
 
     @staticmethod
-    def _band_sources(run: LoadedRun) -> list[tuple[np.ndarray, np.ndarray]]:
-        fs, folder = filesystem(f"{run.work_dir}/bands")
-        names = sorted(n.rsplit("/", 1)[-1] for n in fs.ls(folder, detail=False)) if fs.exists(folder) else []
-        stems = [n[:-len(".keys.npy")] for n in names if n.endswith(".keys.npy")]
-        return [(load_npy(f"{run.work_dir}/bands/{stem}.keys.npy"), load_npy(f"{run.work_dir}/bands/{stem}.items.npy"))
-                for stem in stems]
+    def _band_sources(run: LoadedRun, tasks: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The sorted runs of (keys, positions) the buckets tasks wrote."""
+        sources = []
+        for task in range(tasks):
+            part = PartFile(f"{run.work_dir}/bands/{task:05d}.mhp")
+            ends = np.cumsum(np.asarray(part["runs"], dtype=np.int64))
+            for start, stop in zip(np.concatenate(([0], ends[:-1])).tolist(), ends.tolist()):
+                sources.append((part["keys"][start:stop], part["items"][start:stop]))
+        return sources
 
 
 def _slicer(keys: np.ndarray, items: np.ndarray):
