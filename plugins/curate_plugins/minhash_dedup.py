@@ -48,8 +48,8 @@ class MinhashDedup(Stage):
                                          "survives.")
         cluster: int = Field(description="The keeper's global position: a cluster id stable across runs.")
         match_id: str = Field(description="Id of the earliest document this one was matched with directly.")
-        jaccard: float | None = Field(None, description="Jaccard similarity with the match, from the "
-                                                        "verification sketches (with `verify`).")
+        jaccard: float = Field(description="Jaccard similarity with the match, from the verification sketches "
+                                           "(with `verify`): exact for small documents, estimated above.")
 
     class Params(PluginParams):
         level: Literal["file", "repo"] = Field("file", description="`file`: compare single files; `repo`: one "
@@ -142,6 +142,8 @@ class MinhashDedup(Stage):
 class DropNearDuplicates(Filter):
     """Per shard, after the barrier: drops the documents the cluster job listed, naming cluster, keeper and
     match (ids read from this run's index snapshot)."""
+
+    namespace, Metadata = MinhashDedup.namespace, MinhashDedup.Metadata
 
     def __init__(self, work_dir: str, index_dir: str, run_id: str, level: str):
         super().__init__()
