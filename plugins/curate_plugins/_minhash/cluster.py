@@ -13,6 +13,7 @@ then the run's snapshot (``IndexStore.stage``), which the runner commits when th
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 import numpy as np
@@ -62,7 +63,7 @@ class ClusterResolver(PipelineStep):
 
             rounds = components.solve(chunks)
             keepers = components.insertion_keepers(chunks, folder)
-            dropped = self._write_drops(run, keepers)
+            dropped = self._write_drops(run, keepers, folder)
             parts = self._write_index(run, components)
         stats = [load_json(f"{run.work_dir}/stats/{p:05d}.json") for p in range(run.partitions)]
         summary = {"items": run.positions.total, "base": run.base, "dropped": dropped, "rounds": rounds,
@@ -95,17 +96,38 @@ class ClusterResolver(PipelineStep):
         return out
 
     @staticmethod
-    def _write_drops(run: LoadedRun, keepers: np.ndarray) -> int:
-        """Per shard, the dropped items: ``local, keeper, match, similarity × 10⁴``."""
-        matches = [load_npy(f"{run.work_dir}/matches/{p:05d}.npy", mmap=False) for p in range(run.partitions)]
-        matches = np.concatenate(matches) if matches else np.empty((0, 3), dtype=np.int64)
-        shards, locals_ = run.positions.locate(matches[:, 0])
-        keeper = np.asarray(keepers[matches[:, 0] - run.base]) if len(matches) else np.empty(0, dtype=np.int64)
-        rows = np.stack([locals_, keeper, matches[:, 1], matches[:, 2]], axis=1)
+    def _write_drops(run: LoadedRun, keepers: np.ndarray, folder: str) -> int:
+        """Per shard, the dropped items: ``local, keeper, match, similarity × 10⁴``. Partition by partition,
+        spilled per shard to local files a million rows at a time, so memory holds one partition's matches."""
+        spill, buffered, dropped = {}, 0, 0
+
+        def flush():
+            for shard, chunks in spill.items():
+                with open(os.path.join(folder, f"drops-{shard}.bin"), "ab") as handle:
+                    handle.write(np.ascontiguousarray(np.concatenate(chunks)).tobytes())
+            spill.clear()
+
+        for p in range(run.partitions):
+            matches = load_npy(f"{run.work_dir}/matches/{p:05d}.npy", mmap=False).reshape(-1, 3)
+            shards, locals_ = run.positions.locate(matches[:, 0])
+            rows = np.stack([locals_, np.asarray(keepers[matches[:, 0] - run.base]), matches[:, 1], matches[:, 2]],
+                            axis=1)
+            order = np.argsort(shards, kind="stable")
+            shards, rows = shards[order], rows[order]
+            for cut in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(shards)) + 1):
+                if len(cut):
+                    spill.setdefault(int(shards[cut[0]]), []).append(rows[cut])
+            buffered, dropped = buffered + len(rows), dropped + len(rows)
+            if buffered >= CHUNK:
+                flush()
+                buffered = 0
+        flush()
         for shard in range(run.parts):
-            mine = rows[shards == shard]
-            save_npy(f"{run.work_dir}/drops/{shard:05d}.npy", mine[np.argsort(mine[:, 0], kind="stable")])
-        return len(rows)
+            path = os.path.join(folder, f"drops-{shard}.bin")
+            rows = np.fromfile(path, dtype=np.int64) if os.path.exists(path) else np.empty(0, dtype=np.int64)
+            rows = rows.reshape(-1, 4)
+            save_npy(f"{run.work_dir}/drops/{shard:05d}.npy", rows[np.argsort(rows[:, 0], kind="stable")])
+        return dropped
 
     def _write_index(self, run: LoadedRun, components: Components) -> list[IndexPart]:
         """This run's part (level 0), then compaction; returns the parts of the run's snapshot."""

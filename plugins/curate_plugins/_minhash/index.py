@@ -31,8 +31,9 @@ from curate_plugins._minhash.partfile import PartFile, PartWriter
 
 #: Parts of one level merged into one part of the next level.
 FANOUT = 4
-#: Entries (key, item) handled at once when keys are merged: bounds the memory of the part writer.
-CHUNK_ENTRIES = 1 << 22
+#: Entries (key, item) handled at once when keys are merged: bounds the memory of the buckets job and of the
+#: part writer (about 50 MB).
+CHUNK_ENTRIES = 1 << 20
 #: Index settings that must not change between runs: entries made under other settings are not comparable.
 COMPARABLE = ("level", "num_perm", "ngram", "seed", "bands", "rows", "sketch_size")
 

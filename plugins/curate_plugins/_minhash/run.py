@@ -10,6 +10,9 @@ from curate import IndexPart, IndexStore
 from curate_plugins._minhash.index import MinHashIndex, check_settings
 from curate_plugins._minhash.work import Positions, shard_counts
 
+#: Items per partition of the verify job (its candidate pairs are held in memory at once).
+ITEMS_PER_PARTITION = 1 << 20
+
 
 def adopt_finished_runs(store: IndexStore, previous_runs: list[str]) -> None:
     """Commit the snapshots that finished earlier runs staged but nobody committed (a runner that does not
@@ -32,7 +35,7 @@ class RunView:
     parts: int  # shards of items (1 at repository level, after grouping)
     verify: bool
     ordered: bool  # positions come from the ``order`` job (keep rules other than ``first``)
-    partitions: int  # tasks of the verify job
+    partitions: int  # tasks of the verify job (each handles every n-th partition of positions)
     settings: dict = field(default_factory=dict)
 
     def load(self) -> LoadedRun:
@@ -43,7 +46,7 @@ class LoadedRun:
     def __init__(self, view: RunView):
         self.view = view
         self.work_dir, self.run_id, self.parts, self.verify = view.work_dir, view.run_id, view.parts, view.verify
-        self.partitions, self.settings = view.partitions, view.settings
+        self.settings = view.settings
         self.store = IndexStore(view.index_dir)
         adopt_finished_runs(self.store, view.previous_runs)
         check_settings(self.store, view.settings)
@@ -53,6 +56,8 @@ class LoadedRun:
         self.base = sum(int(p.meta["count"]) for p in self.committed)
         self.counts = shard_counts(view.work_dir, view.parts)
         self.positions = Positions(view.work_dir, self.base, self.counts, view.ordered)
+        # at least one partition of the verify job per ITEMS_PER_PARTITION items: bounds a verify task's memory
+        self.partitions = max(view.partitions, -(-self.positions.total // ITEMS_PER_PARTITION))
         self._index: MinHashIndex | None = None
 
     def index(self) -> MinHashIndex:
