@@ -116,7 +116,7 @@ class MinhashDedup(Stage):
         p = self.params
         return RunView(ctx.work_dir, ctx.index_dir, ctx.run_id, list(ctx.previous_runs),
                        ctx.tasks if p.level == "file" else 1, p.verify, p.keep != "first", p.bucket_tasks,
-                       self.index_settings())
+                       self.index_settings(), bool(getattr(ctx, "rebuild_index", False)))
 
     def map_steps(self, ctx: StageContext) -> list[PipelineStep]:
         return [SignatureWriter(ctx.work_dir, self.params, *self.band_layout())]

@@ -37,6 +37,7 @@ class RunView:
     ordered: bool  # positions come from the ``order`` job (keep rules other than ``first``)
     partitions: int  # tasks of the verify job (each handles every n-th partition of positions)
     settings: dict = field(default_factory=dict)
+    rebuild: bool = False  # the runner rebuilds this index from the corpus: start from an empty one
 
     def load(self) -> LoadedRun:
         return LoadedRun(self)
@@ -48,10 +49,11 @@ class LoadedRun:
         self.work_dir, self.run_id, self.parts, self.verify = view.work_dir, view.run_id, view.parts, view.verify
         self.settings = view.settings
         self.store = IndexStore(view.index_dir)
-        adopt_finished_runs(self.store, view.previous_runs)
-        check_settings(self.store, view.settings)
-        snap = self.store.current()
-        self.base_run = snap.run_id if snap else None
+        snap = None
+        if not view.rebuild:
+            adopt_finished_runs(self.store, view.previous_runs)
+            check_settings(self.store, view.settings)
+            snap = self.store.current()
         self.committed: list[IndexPart] = list(snap.parts) if snap else []
         self.base = sum(int(p.meta["count"]) for p in self.committed)
         self.counts = shard_counts(view.work_dir, view.parts)
