@@ -1,7 +1,7 @@
 """Benchmark of the whole ``minhash_dedup`` stage against datatrove's four MinHash stages and datasketch's
 MinHashLSH, on real code with planted near-duplicates.
 
-    python tools/bench/bench_minhash.py                       # full /work/bench-corpus, 600 planted copies
+    python tools/bench/bench_minhash.py                       # full out/bench-corpus, 600 planted copies
     python tools/bench/bench_minhash.py --mb 20 --planted 100 # a quick subset
     python tools/bench/bench_minhash.py --scaling 10,40,150   # peak memory of our stage vs corpus size
 
@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
+from make_bench_corpus import ensure_corpus  # noqa: E402
 
 THRESHOLD, NGRAM, BANDS, ROWS = 0.7, 5, 32, 8  # the references' layout; --bands 25 --rows 10: BigCode
 
@@ -361,7 +362,7 @@ def main() -> None:
     parser.add_argument("--clustering-check", type=int, default=0, metavar="SHARDS",
                         help="split the corpus into SHARDS shards and check the bounded clustering against the "
                              "single-process one on the same accepted pairs")
-    parser.add_argument("--scratch", default="/tmp/bench_minhash")
+    parser.add_argument("--scratch", default=str(Path(__file__).resolve().parents[2] / "out" / "bench_minhash"))
     args = parser.parse_args()
     os.environ["BENCH_MINHASH_LAYOUT"] = f"{args.bands}x{args.rows}"
     _set_layout()
@@ -531,13 +532,7 @@ def clustering_check(args, corpus: Path, scratch: Path) -> None:
 
 
 def corpus_dir(requested: str | None) -> Path:
-    if requested:
-        return Path(requested)
-    try:
-        from make_bench_corpus import ensure_corpus
-    except ImportError:  # before tools/make_bench_corpus.py exists
-        return Path("/work/bench-corpus")
-    return ensure_corpus(None)
+    return ensure_corpus(requested)
 
 
 def scaling(args, corpus: Path, scratch: Path) -> None:
