@@ -38,6 +38,7 @@ class RunView:
     partitions: int  # tasks of the verify job (each handles every n-th partition of positions)
     settings: dict = field(default_factory=dict)
     rebuild: bool = False  # the runner rebuilds this index from the corpus: start from an empty one
+    base_parts: list | None = None  # the committed parts, when the runner gives them (``ctx.base_parts()``)
 
     def load(self) -> LoadedRun:
         return LoadedRun(self)
@@ -49,12 +50,16 @@ class LoadedRun:
         self.work_dir, self.run_id, self.parts, self.verify = view.work_dir, view.run_id, view.parts, view.verify
         self.settings = view.settings
         self.store = IndexStore(view.index_dir)
-        snap = None
-        if not view.rebuild:
+        if view.rebuild:
+            self.committed: list[IndexPart] = []
+        elif view.base_parts is not None:  # the runner commits snapshots and says which parts are the base
+            check_settings(self.store, view.settings)
+            self.committed = list(view.base_parts)
+        else:
             adopt_finished_runs(self.store, view.previous_runs)
             check_settings(self.store, view.settings)
             snap = self.store.current()
-        self.committed: list[IndexPart] = list(snap.parts) if snap else []
+            self.committed = list(snap.parts) if snap else []
         self.base = sum(int(p.meta["count"]) for p in self.committed)
         self.counts = shard_counts(view.work_dir, view.parts)
         self.positions = Positions(view.work_dir, self.base, self.counts, view.ordered)
