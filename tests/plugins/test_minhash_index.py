@@ -9,6 +9,7 @@ import tempfile
 
 import numpy as np
 import pytest
+from bench.minhash_reference import sequential_clusters
 from test_minhash_dedup import run_stage
 
 from curate import IndexStore
@@ -19,27 +20,6 @@ from curate_plugins._minhash.components import Components
 from curate_plugins._minhash.index import IndexSettingsError, MinHashIndex
 from curate_plugins._minhash.partfile import PartFile, PartWriter
 from curate_plugins.minhash_dedup import MinhashDedup
-
-
-def sequential_clusters(edges: list[tuple[int, int]], old_roots: list[int], base: int):
-    """The single-process algorithm: insert items in order, union each accepted edge, record an item's root
-    after its own edges; returns (keeper at insertion per later item, final root of every node)."""
-    parent = {r: r for r in old_roots}
-
-    def find(x):
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    keepers = {}
-    for earlier, later in sorted(edges, key=lambda e: (e[1], e[0])):
-        a, b = find(earlier), find(later)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-        keepers[later] = find(later)  # the last edge of an item sets its root after all its edges
-    return keepers, {x: find(x) for x in list(parent)}
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -55,7 +35,7 @@ def test_external_components_equal_a_sequential_union_find(monkeypatch, seed):
             if earlier < later and (earlier >= base or earlier in old_roots):
                 edges.add((earlier, later))
     edges = sorted(edges, key=lambda e: (e[1], e[0]))
-    expected_keepers, expected_roots = sequential_clusters(edges, old_roots, base)
+    expected_keepers, _, expected_roots = sequential_clusters(edges, old_roots)
     with tempfile.TemporaryDirectory() as folder:
         comps = Components(folder, base, count, np.asarray(old_roots))
         pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)

@@ -471,6 +471,7 @@ def clustering_check(args, corpus: Path, scratch: Path) -> None:
     import resource
 
     from datatrove.data import Document
+    from minhash_reference import sequential_clusters
 
     from curate.plugin import RunContext, StageContext
     from curate_plugins._minhash.work import load_npy
@@ -500,21 +501,10 @@ def clustering_check(args, corpus: Path, scratch: Path) -> None:
                 for _ in step.run(None, task, job.tasks) or ():
                     pass
         peaks[job.name] = (before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    edges = np.concatenate([load_npy(f"{ctx.work_dir}/edges/{p:05d}.npy", mmap=False) for p in range(tasks)])
-    parent: dict[int, int] = {}
-
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    expected = {}
-    for earlier, later in sorted(map(tuple, edges.tolist()), key=lambda e: (e[1], e[0])):
-        if find(earlier) != find(later):
-            parent[max(find(earlier), find(later))] = min(find(earlier), find(later))
-        expected[later] = (find(later), expected.get(later, (None, earlier))[1])
+    edge_files = sorted((root / "work" / "edges").glob("*.npy"))
+    edges = np.concatenate([load_npy(str(path), mmap=False) for path in edge_files])
+    keepers, matches, _ = sequential_clusters(edges.tolist())
+    expected = {later: (keeper, matches[later]) for later, keeper in keepers.items()}
     starts = np.concatenate(([0], np.cumsum([len(s) for s in shards])))
     found = {}
     for rank in range(len(shards)):
