@@ -62,11 +62,8 @@ def rebase_line(line: bytes, prefix: bytes) -> bytes | None:
         return None
     parts = line.split(None, 1)
     pattern, attrs = parts[0], parts[1] if len(parts) > 1 else b""
-    if b"/" in pattern.rstrip(b"/"):  # anchored: relative to the file's folder
-        pattern = prefix + pattern.lstrip(b"/")
-    else:  # matches at any depth below the folder
-        pattern = prefix + b"**/" + pattern
-    return pattern + b" " + attrs
+    anchored = b"/" in pattern.rstrip(b"/")  # relative to the file's folder; else at any depth below it
+    return (prefix + pattern.lstrip(b"/") if anchored else prefix + b"**/" + pattern) + b" " + attrs
 
 
 @contextmanager

@@ -115,9 +115,9 @@ def _records(stream, repo: pygit2.Repository, chunk: int) -> Iterator[bytes]:
     A ``\\n\\x1e`` whose line is not the id of a commit (which the line rules of a patch make impossible)
     stays inside the record. Each byte is searched about once, so a huge patch costs no more than its size."""
     buf = bytearray(stream.read(chunk))
+    pos, eof = 0, not buf
     if buf[:1] == b"\x1e":
         del buf[:1]
-    pos, eof = 0, not buf
     while True:
         found = buf.find(_COMMIT_START, pos)
         header_end = buf.find(b"\n", found + 2, found + _MAX_HEADER) if found >= 0 else -1
