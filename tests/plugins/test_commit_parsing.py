@@ -86,12 +86,12 @@ def test_chunk_boundaries_do_not_change_records(deser):
 def test_a_false_commit_start_stays_inside_its_record(deser):
     repo = pygit2.Repository(deser)
     first, second = non_merge_commits(deser)[:2]
-    stream = (b"\x1e" + first.encode() + b"\n\ndiff --git a/x b/x\n+a\n\x1enot a commit\n+b\n\x1e" + b"0" * 40
-              + b"\n+c\n\x1e" + second.encode() + b"\n")
+    patch = (b"diff --git a/x b/x\n+a\n\x1enot a commit\n+b\n\x1e" + b"0" * 40 + b"\n+c\n\x1e" + b"f" * 64
+             + b"\n+d\n")
+    stream = b"\x1e" + first.encode() + b"\n\n" + patch + b"\x1e" + second.encode() + b"\n"
     for chunk in (1, 5, 1 << 20):
-        out = list(_records(io.BytesIO(stream), repo, chunk))
-        assert out == [first.encode() + b"\n\ndiff --git a/x b/x\n+a\n\x1enot a commit\n+b\n\x1e" + b"0" * 40
-                       + b"\n+c\n", second.encode() + b"\n"]
+        out = [(str(commit.id), raw) for commit, raw in _records(io.BytesIO(stream), repo, chunk)]
+        assert out == [(first, patch), (second, b"")]
 
 
 def _commit_all(work: Path, message: str) -> None:

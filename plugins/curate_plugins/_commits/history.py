@@ -82,8 +82,8 @@ def log_commits(git_dir: str, include: list[str], exclude: list[str], context_li
         config = ["-c", f"core.attributesFile={attributes}"] if attributes else []
         args = ["git", "--git-dir", git_dir, *config, "log", "--reverse", "--topo-order",
                 *diff_options(context_lines), LOG_FORMAT, *include, *(f"^{sha}" for sha in exclude), "--"]
-        for sha, patch in _stream(args, git_dir, repo, chunk):
-            yield make_commit(repo[sha], patch)
+        for obj, patch in _stream(args, git_dir, repo, chunk):
+            yield make_commit(obj, patch)
 
 
 def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Oid:
@@ -91,13 +91,13 @@ def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Oid:
     return repo.revparse_single(rev).peel(pygit2.Commit).id
 
 
-def _stream(args: list[str], git_dir: str, repo: pygit2.Repository, chunk: int) -> Iterator[tuple[str, bytes]]:
-    """(commit id, raw patch bytes) of each commit of one ``git log -p`` run."""
+def _stream(args: list[str], git_dir: str, repo: pygit2.Repository, chunk: int) -> Iterator[tuple[pygit2.Commit, bytes]]:
+    """(commit, raw patch bytes) of each commit of one ``git log -p`` run."""
     # cwd: with --git-dir and no work tree, git would read the .gitattributes of the current directory
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=GIT_ENV, cwd=git_dir)
     finished = False
     try:
-        yield from map(_split_record, _records(proc.stdout, repo, chunk))
+        yield from _records(proc.stdout, repo, chunk)
         finished = True
     finally:
         if not finished:  # the reader stopped early (or failed): stop git, nothing to report
@@ -109,15 +109,20 @@ def _stream(args: list[str], git_dir: str, repo: pygit2.Repository, chunk: int) 
             raise RuntimeError(f"git log failed in {git_dir}: {err.strip()}")
 
 
-def _records(stream, repo: pygit2.Repository, chunk: int) -> Iterator[bytes]:
-    """Git's output cut at commit starts, one record per commit (its id line, then its patch).
+def _records(stream, repo: pygit2.Repository, chunk: int) -> Iterator[tuple[pygit2.Commit, bytes]]:
+    """Git's output cut at commit starts: each commit (read from the repository) and its raw patch.
 
-    A ``\\n\\x1e`` whose line is not the id of a commit (which the line rules of a patch make impossible)
-    stays inside the record. Each byte is searched about once, so a huge patch costs no more than its size."""
-    buf = bytearray(stream.read(chunk))
-    pos, eof = 0, not buf
-    if buf[:1] == b"\x1e":
-        del buf[:1]
+    A ``\\n\\x1e`` whose line is not the id of a commit of the repository (which the line rules of a patch
+    make impossible) stays inside the record. Each byte is searched about once, so a huge patch costs no
+    more than its size."""
+    buf, eof = bytearray(), False
+    while not eof and b"\n" not in buf[:_MAX_HEADER] and len(buf) < _MAX_HEADER:
+        block = stream.read(chunk)
+        buf += block
+        eof = not block
+    end = buf.find(b"\n", 0, _MAX_HEADER)
+    current = _commit_at(repo, bytes(buf[1:end if end >= 0 else _MAX_HEADER]))
+    pos = 0
     while True:
         found = buf.find(_COMMIT_START, pos)
         header_end = buf.find(b"\n", found + 2, found + _MAX_HEADER) if found >= 0 else -1
@@ -129,22 +134,32 @@ def _records(stream, repo: pygit2.Repository, chunk: int) -> Iterator[bytes]:
             continue
         if found < 0:
             break
-        header = bytes(buf[found + 2: header_end if header_end >= 0 else found + _MAX_HEADER])
-        if _COMMIT_ID.fullmatch(header) and header.decode() in repo:
-            yield bytes(buf[:found + 1])  # the record keeps its last newline
-            del buf[:found + 2]
-            pos = 0
-        else:
+        following = _commit_at(repo, bytes(buf[found + 2: header_end if header_end >= 0 else found + _MAX_HEADER]))
+        if following is None:
             pos = found + 2
-    if buf:
-        yield bytes(buf)
+            continue
+        yield current, _patch_of(buf, found + 1)  # the record keeps its last newline
+        del buf[:found + 2]
+        current, pos = following, 0
+    if current is not None:
+        yield current, _patch_of(buf, len(buf))
 
 
-def _split_record(raw: bytes) -> tuple[str, bytes]:
-    line_end = raw.find(b"\n")
-    if line_end < 0:
-        return raw.decode(), b""
-    return raw[:line_end].decode(), raw[line_end + 1:].lstrip(b"\n")  # git puts a blank line before the patch
+def _commit_at(repo: pygit2.Repository, header: bytes) -> pygit2.Commit | None:
+    """The commit a record's first line names, or None when that line is not a commit id of ``repo``."""
+    if not _COMMIT_ID.fullmatch(header):
+        return None
+    try:
+        obj = repo.get(header.decode())
+    except (ValueError, pygit2.GitError):  # e.g. a SHA-256 id in a SHA-1 repository
+        return None
+    return obj if isinstance(obj, pygit2.Commit) else None
+
+
+def _patch_of(buf: bytearray, end: int) -> bytes:
+    """The patch of the record ``buf[:end]``: after its id line and the blank line git puts before it."""
+    start = buf.find(b"\n", 0, end)
+    return bytes(buf[start + 1:end]).lstrip(b"\n") if start >= 0 else b""
 
 
 def make_commit(obj: pygit2.Commit, raw_patch: bytes) -> Commit:

@@ -21,6 +21,7 @@ _UNKNOWN = object()
 _ADDED, _DELETED, _MODIFIED = (pygit2.enums.DeltaStatus.ADDED, pygit2.enums.DeltaStatus.DELETED,
                                pygit2.enums.DeltaStatus.MODIFIED)
 _SKIP_MODES = (pygit2.enums.FileMode.COMMIT, pygit2.enums.FileMode.LINK)
+_SKIP_MODE_TEXT = ("160000", "120000")  # the same modes as git prints them in a patch
 
 
 @dataclass
@@ -30,6 +31,7 @@ class IndexRules:
     k1: float = 1.5
     b: float = 0.75
     cache_blobs: int = 50_000
+    head_bytes: int = 16384  # the most of a file the renderer asks for (README, context file)
 
 
 class Snapshot:
@@ -44,7 +46,7 @@ class Snapshot:
         # caches by blob id, shared between the snapshots of one repository
         self._tokens: dict[str, Counter | None] = share._tokens if share else {}  # None: not indexed
         self._path_tokens: dict[str, Counter] = share._path_tokens if share else {}
-        self._heads: dict[tuple[str, int], tuple[str, int]] = share._heads if share else {}  # decoded head, size
+        self._heads: dict[str, tuple[bytes, int]] = share._heads if share else {}  # blob -> (its head, size)
         self._deltas: dict[str, tuple[str, Counter]] = share._deltas if share else {}  # new -> (old, delta)
         self._paths_changed = True
         self._tree_text: str | None = None
@@ -54,7 +56,40 @@ class Snapshot:
         """The tree diff from this snapshot to ``commit`` (None when one side is empty)."""
         if self.commit is None or commit is None or commit == self.commit:
             return None
+        if self._tree is None:
+            self._tree = self.repo[self.commit].peel(pygit2.Tree)
         return self.repo.diff(self._tree, self.repo[commit].peel(pygit2.Tree))
+
+    def step_to(self, commit: str, changes: list[dict]) -> bool:
+        """Move to ``commit``, a child of this snapshot's commit whose changes (``git_commits``'
+        ``commit.files``, the diff against this commit) are known: no tree diff needed. Removals go first, so
+        that a path freed by a rename can be taken by another file of the same commit. False (and nothing
+        changed) when a change lacks what the move needs."""
+        removals, later = [], []
+        for change in changes:
+            old_ok, new_ok = change["old_mode"] not in _SKIP_MODE_TEXT, change["new_mode"] not in _SKIP_MODE_TEXT
+            status, path = change["status"], change["path"]
+            old_path = change["old_path"] if status in "RC" else path
+            # a pure rename or a mode change prints no index line: the blob is the one the old path had
+            new_blob = change["new_blob"] or (self.files.get(old_path) if status in "RCT" else None)
+            if status != "D" and new_ok and not new_blob:
+                return False
+            if status in "MT" and old_ok and new_ok:
+                if path not in self.files:
+                    return False
+                later.append((self._modify, path, self.files[path], new_blob))
+                continue
+            if status in "DMTR" and old_ok:
+                removals.append(old_path)
+            if status != "D" and new_ok:
+                later.append((self._add, path, new_blob))
+        for path in removals:
+            self._remove(path)
+        for action, *args in later:
+            action(*args)
+        self.commit = commit
+        self._tree = None
+        return True
 
     def move_to(self, commit: str | None, diff: pygit2.Diff | None = None) -> None:
         """Make this the snapshot of ``commit`` (None: the empty tree before a root commit).
@@ -71,7 +106,7 @@ class Snapshot:
         else:
             self._apply(diff if diff is not None else self.diff_to(commit))
         self.commit = commit
-        self._tree = self.repo[commit].peel(pygit2.Tree) if commit else None
+        self._tree = None  # read when a diff needs it
 
     def _add_tree(self, tree: pygit2.Tree, prefix: str) -> None:
         for entry in tree:
@@ -173,16 +208,19 @@ class Snapshot:
     def head(self, path: str, limit: int) -> tuple[str, int]:
         """The first ``limit`` bytes of a file, decoded (invalid UTF-8 replaced), and the file's size in bytes.
 
-        Only the head is decoded, so a large file costs no more than its budget."""
-        key = (self.files[path], limit)
-        found = self._heads.get(key)
-        if found is None:
-            if len(self._heads) >= 512:
+        Only the head is decoded, so a large file costs no more than its budget. The first
+        ``rules.head_bytes`` of a blob are kept (by blob id), so the README, asked for with a different
+        budget at each commit, is read from the object store once."""
+        blob_id = self.files[path]
+        found = self._heads.get(blob_id)
+        if found is None or (limit > len(found[0]) and found[1] > len(found[0])):
+            if len(self._heads) >= 2048:
                 self._heads.clear()
-            blob = self.repo[key[0]]
-            data = blob.data if blob.size <= limit else blob.data[:limit]
-            found = self._heads[key] = (data.decode("utf-8", "replace"), blob.size)
-        return found
+            blob = self.repo[blob_id]
+            keep = max(limit, self.rules.head_bytes)
+            found = self._heads[blob_id] = (blob.data if blob.size <= keep else blob.data[:keep], blob.size)
+        data, size = found
+        return (data if size <= limit else data[:limit]).decode("utf-8", "replace"), size
 
     def is_binary(self, path: str) -> bool:
         return self.repo[self.files[path]].is_binary
@@ -237,6 +275,15 @@ class SnapshotPool:
         first = Snapshot(repo, rules)
         self.repo = repo
         self.snapshots = [first] + [Snapshot(repo, rules, share=first) for _ in range(size - 1)]
+        self._steps: dict[str, tuple[str, list[dict]]] = {}  # commit -> (its only parent, its changes)
+
+    def remember(self, commit: str, parents: list[str], changes: list[dict]) -> None:
+        """Record a non-merge commit's changes against its parent: a snapshot at the parent can then move to
+        it without a tree diff (the common step of a linear history)."""
+        if len(parents) == 1:
+            if len(self._steps) >= 256:
+                self._steps.clear()
+            self._steps[commit] = (parents[0], changes)
 
     @property
     def primary(self) -> Snapshot:
@@ -248,6 +295,12 @@ class SnapshotPool:
         for snapshot in self.snapshots:
             if snapshot.commit == parent and (parent is not None or not snapshot.files):
                 return snapshot
+        step = self._steps.get(parent) if parent is not None else None
+        if step is not None:
+            for snapshot in self.snapshots:
+                if snapshot.commit == step[0] and snapshot.commit is not None and snapshot.step_to(parent, step[1]):
+                    return snapshot
+        for snapshot in self.snapshots:
             if snapshot.commit is None and not snapshot.files:
                 cost, diff = (0 if parent is None else max(len(s.files) for s in self.snapshots)), None
             elif parent is None:
