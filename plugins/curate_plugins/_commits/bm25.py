@@ -217,7 +217,7 @@ class IncrementalBM25:
         small: dict[int, float] = {}  # short postings are cheaper in Python than through numpy
         lengths, k1, b = self._length_of_slot, self.k1, self.b
         norm = None  # per slot: the denominator of bm25s' Lucene tf component, minus tf
-        for term in set(query_terms):
+        for term in sorted(set(query_terms)):  # a fixed order: float sums do not depend on the hash seed
             bucket = self.postings.get(term)
             if not bucket:
                 continue

@@ -91,7 +91,8 @@ def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Oid:
     return repo.revparse_single(rev).peel(pygit2.Commit).id
 
 
-def _stream(args: list[str], git_dir: str, repo: pygit2.Repository, chunk: int) -> Iterator[tuple[pygit2.Commit, bytes]]:
+def _stream(args: list[str], git_dir: str, repo: pygit2.Repository,
+            chunk: int) -> Iterator[tuple[pygit2.Commit, bytes]]:
     """(commit, raw patch bytes) of each commit of one ``git log -p`` run."""
     # cwd: with --git-dir and no work tree, git would read the .gitattributes of the current directory
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=GIT_ENV, cwd=git_dir)

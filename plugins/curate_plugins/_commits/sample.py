@@ -62,7 +62,8 @@ def file_patches(doc_text: str, files: list[dict], git_dir: str | None, sha: str
     if context_lines is None or context_lines == doc_context:
         return {f["path"]: doc_text[f["start"]:f["end"]] for f in files}
     out = subprocess.run(["git", "--git-dir", git_dir, "diff-tree", "--root", *diff_options(context_lines), sha,
-                          "--"], capture_output=True, env=GIT_ENV, check=True, cwd=git_dir).stdout.decode("utf-8", "replace")
+                          "--"], capture_output=True, env=GIT_ENV, check=True, cwd=git_dir)  # cwd: no stray attributes
+    out = out.stdout.decode("utf-8", "replace")
     patch = out[out.find("diff --git "):] if "diff --git " in out else ""
     return {f.path: patch[f.start:f.end] for f in parse_patch(patch)}
 
