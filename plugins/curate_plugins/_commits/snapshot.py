@@ -196,8 +196,7 @@ class Snapshot:
                 self._tokens.clear()
                 self._deltas.clear()
             blob = self.repo[blob_id]
-            cached = None if blob.size > rules.max_index_bytes or blob.is_binary \
-                else tokenize(blob.data.decode("utf-8", "replace"))
+            cached = None if blob.size > rules.max_index_bytes or blob.is_binary else tokenize(blob.data)
             self._tokens[blob_id] = cached
         return cached
 
@@ -299,6 +298,12 @@ class SnapshotPool:
         if step is not None:
             for snapshot in self.snapshots:
                 if snapshot.commit == step[0] and snapshot.commit is not None and snapshot.step_to(parent, step[1]):
+                    return snapshot
+        if parent is not None:  # a merge's first-parent diff: the nearest snapshot but for odd histories
+            parents = [str(p) for p in self.repo[parent].parent_ids]
+            for snapshot in self.snapshots:
+                if snapshot.commit is not None and snapshot.commit in parents:
+                    snapshot.move_to(parent)
                     return snapshot
         for snapshot in self.snapshots:
             if snapshot.commit is None and not snapshot.files:
