@@ -75,9 +75,11 @@ class Commit:
 
 
 def log_commits(git_dir: str, include: list[str], exclude: list[str], context_lines: int = 3,
-                chunk: int = 1 << 20) -> Iterator[Commit]:
-    """Commits reachable from ``include`` and not from ``exclude``, parents before children, with patches."""
-    repo = pygit2.Repository(git_dir)
+                chunk: int = 1 << 20, repo: pygit2.Repository | None = None) -> Iterator[Commit]:
+    """Commits reachable from ``include`` and not from ``exclude``, parents before children, with patches.
+
+    ``repo``: the repository opened on ``git_dir`` (its object cache then serves commits read before)."""
+    repo = repo if repo is not None else pygit2.Repository(git_dir)
     with attributes_file(repo, [resolve(repo, rev) for rev in include]) as attributes:
         config = ["-c", f"core.attributesFile={attributes}"] if attributes else []
         args = ["git", "--git-dir", git_dir, *config, "log", "--reverse", "--topo-order",
@@ -315,11 +317,10 @@ def unquote(value: str) -> str:
     return out.decode("utf-8", "replace")
 
 
-def repo_activity(git_dir: str, heads: list[str]) -> tuple[int, int, int, int]:
+def repo_activity(repo: pygit2.Repository, heads: list[str]) -> tuple[int, int, int, int]:
     """(commits, distinct UTC days with a commit, first and last author time) over the whole history."""
     if not heads:
         return 0, 0, 0, 0
-    repo = pygit2.Repository(git_dir)
     ids = [resolve(repo, head) for head in heads]
     walker = repo.walk(ids[0], pygit2.enums.SortMode.NONE)
     for commit_id in ids[1:]:
