@@ -67,21 +67,17 @@ def path_text(path: str) -> str:
     return path.replace("/", " ").replace(".", " ").replace("-", " ")
 
 
+_ADDED_LINES = re.compile(r"^\+(.*)", re.MULTILINE)
+_REMOVED_LINES = re.compile(r"^-(.*)", re.MULTILINE)
+
+
 def diff_delta(hunks: str) -> Counter:
     """Term counts of the ``+`` lines minus those of the ``-`` lines of a file's diff hunks.
 
     Adding it to the old version's counts gives the new version's exactly, because no token spans a line end."""
-    removed: list[str] = []
-    added: list[str] = []
-    for line in hunks.split("\n"):
-        head = line[:1]
-        if head == "-":
-            removed.append(line[1:])
-        elif head == "+":
-            added.append(line[1:])
-    delta = tokenize("\n".join(added))
+    delta = tokenize("\n".join(_ADDED_LINES.findall(hunks)))
     get = delta.get
-    for term, count in tokenize("\n".join(removed)).items():
+    for term, count in tokenize("\n".join(_REMOVED_LINES.findall(hunks))).items():
         delta[term] = get(term, 0) - count
     return delta
 

@@ -170,16 +170,35 @@ class Snapshot:
             self.index.add(path, counts, path_counts)
 
     def learn_change(self, path: str, old_blob: str, new_blob: str, hunks: str) -> None:
-        """Derive the token counts of ``new_blob`` from ``old_blob``'s and the diff (cheaper than tokenising
-        the whole new file when the snapshot later moves past this change)."""
-        base = self._tokens.get(old_blob)
-        if base is None or new_blob in self._tokens or not hunks:
+        """Record how ``new_blob``'s token counts differ from ``old_blob``'s (from the diff): cheaper than
+        tokenising the whole new file when the snapshot later moves past this change. The new counts are
+        derived only when a snapshot needs them whole (``_counts``); git's deltas are exact, so they always fit."""
+        if not hunks or new_blob in self._tokens or new_blob in self._deltas:
             return
-        delta = diff_delta(hunks)
-        counts = apply_delta(base, delta)
-        if counts is not None:
-            self._tokens[new_blob] = counts
-            self._deltas[new_blob] = (old_blob, delta)
+        if self._tokens.get(old_blob) is None and old_blob not in self._deltas:
+            return  # the old counts are unknown (or the old version is not indexed)
+        if len(self._deltas) >= self.rules.cache_blobs:
+            self._tokens.clear()
+            self._deltas.clear()
+            return
+        self._deltas[new_blob] = (old_blob, diff_delta(hunks))
+
+    def _derived(self, blob_id: str) -> Counter | None:
+        """The counts of a blob known only through a chain of learned deltas (None if the chain breaks)."""
+        chain = []
+        current = blob_id
+        while current not in self._tokens:
+            link = self._deltas.get(current)
+            if link is None:
+                return None
+            chain.append(link[1])
+            current = link[0]
+        counts = self._tokens[current]
+        for delta in reversed(chain):
+            if counts is None:
+                return None
+            counts = apply_delta(counts, delta)
+        return counts
 
     def _remove(self, path: str) -> None:
         if self.files.pop(path, None) is not None:
@@ -191,6 +210,12 @@ class Snapshot:
         if rules.excluded is not None and rules.excluded.search(path):
             return None
         cached = self._tokens.get(blob_id, _UNKNOWN)
+        if cached is _UNKNOWN and blob_id in self._deltas:
+            cached = self._derived(blob_id)
+            if cached is not None:
+                self._tokens[blob_id] = cached
+            else:
+                cached = _UNKNOWN
         if cached is _UNKNOWN:
             if len(self._tokens) >= rules.cache_blobs:
                 self._tokens.clear()
