@@ -215,15 +215,13 @@ class CommitToChangePrediction(Transform):
         readme = snapshot.readme_path()
         if readme:
             room -= nbytes(readme)
-            budget = min(p.max_readme_bytes, room)
-            text, size = snapshot.head(readme, budget)
-            text, cut = truncate(text, budget, marker, size)
+            text, cut, used = snapshot.clipped(readme, min(p.max_readme_bytes, room), marker)
             out.update(readme=text, readme_path=readme)
-            room -= nbytes(text) if cut else size
+            room -= used
             out["_truncated"] += _cut_note("readme", text, cut)
-        tree, cut = truncate(snapshot.tree_text(), min(p.max_tree_bytes, max(room, 0)), marker)
+        tree, cut, used = snapshot.clipped_tree(min(p.max_tree_bytes, max(room, 0)), marker)
         out["tree"] = tree
-        room -= nbytes(tree)
+        room -= used
         out["_truncated"] += _cut_note("tree", tree, cut)
         files = []
         for rank, (path, score) in enumerate(ranked, start=1):
@@ -232,11 +230,10 @@ class CommitToChangePrediction(Transform):
             budget = min(p.max_file_bytes, room - frame)
             if budget < p.min_file_bytes:
                 continue
-            text, size = snapshot.head(path, budget)
-            content, cut = truncate(text, budget, marker, size)
+            content, cut, used = snapshot.clipped(path, budget, marker)
             values["content"] = content
             files.append(p.file_template.format_map(values))
-            room -= frame + (size if not cut else nbytes(content))
+            room -= frame + used
             out["_included"].append(path)
             out["_truncated"] += [f"file:{path}"] if cut else []
         out["files"] = "".join(files)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pygit2
 
 from curate_plugins._commits.bm25 import IncrementalBM25, apply_delta, diff_delta, path_text, tokenize
+from curate_plugins._commits.render import nbytes, truncate
 
 _README = re.compile(r"^readme(\.[A-Za-z0-9]+)?$", re.IGNORECASE)
 _UNKNOWN = object()
@@ -48,6 +49,8 @@ class Snapshot:
         self._path_tokens: dict[str, Counter] = share._path_tokens if share else {}
         self._heads: dict[str, tuple[bytes, int]] = share._heads if share else {}  # blob -> (its head, size)
         self._deltas: dict[str, tuple[str, Counter]] = share._deltas if share else {}  # new -> (old, delta)
+        self._clips: dict[tuple[str, int, str], tuple[str, int, int]] = share._clips if share else {}
+        self._tree_clip: tuple | None = None
         self._paths_changed = True
         self._tree_text: str | None = None
         self._readme: str | None = None
@@ -245,6 +248,27 @@ class Snapshot:
             found = self._heads[blob_id] = (blob.data if blob.size <= keep else blob.data[:keep], blob.size)
         data, size = found
         return (data if size <= limit else data[:limit]).decode("utf-8", "replace"), size
+
+    def clipped(self, path: str, budget: int, marker: str) -> tuple[str, int, int]:
+        """A file cut to ``budget`` UTF-8 bytes with ``marker`` (``render.truncate``): (text, bytes cut, bytes
+        used in the sample). Cached by blob and budget: the README and popular files repeat across commits."""
+        key = (self.files[path], budget, marker)
+        found = self._clips.get(key)
+        if found is None:
+            if len(self._clips) >= 4096:
+                self._clips.clear()
+            text, size = self.head(path, budget)
+            text, cut = truncate(text, budget, marker, size)
+            found = self._clips[key] = (text, cut, nbytes(text) if cut else size)
+        return found
+
+    def clipped_tree(self, budget: int, marker: str) -> tuple[str, int, int]:
+        """The directory tree cut to ``budget`` bytes: (text, bytes cut, bytes used); cached until paths change."""
+        tree = self.tree_text()
+        if self._tree_clip is None or self._tree_clip[0] != (tree, budget, marker):
+            text, cut = truncate(tree, budget, marker)
+            self._tree_clip = ((tree, budget, marker), (text, cut, nbytes(text)))
+        return self._tree_clip[1]
 
     def is_binary(self, path: str) -> bool:
         return self.repo[self.files[path]].is_binary
