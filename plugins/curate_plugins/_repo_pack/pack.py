@@ -1,7 +1,7 @@
 """Pack one repository into sequences of at most ``max_tokens`` tokens, files in dependency order.
 
 1. Select the repository (average quality score, number of files), each rule with its own drop reason.
-2. Order: files with dependency rules (`queries.GRAMMARS`) topologically, then the other files (HTML, SQL,
+2. Order: files with dependency rules (`lib.code_refs.GRAMMARS`) topologically, then the other files (HTML, SQL,
    Shell, docs, config, ...) in an order shuffled with a seed derived from the repository name.
 3. Pack: the whole repository in one sequence when it fits; otherwise its weakly connected components,
    first-fit in order, a component that does not fit being cut into contiguous chunks of its order. A file
@@ -114,7 +114,7 @@ class RepoPackerCore:
             return result
         by_path = {f.path: f for f in files}
         deps = repo_dependencies({f.path: (f.lang, f.text) for f in files}, self.parsers, self.cfg.same_package,
-                                 self.timer)
+                                 self.timer, {f.path: f.metadata for f in files})
         with self.timer("graph"):
             ordered, cycles = topological_order(sorted(deps.edges), deps.edges)
             unordered = self._shuffled([f.path for f in files if f.path not in deps.edges], repo)
@@ -153,34 +153,38 @@ class RepoPackerCore:
         return self.cfg.separator.replace("{path}", path)
 
     def _pieces(self, files: list[RepoFile]) -> list[Piece]:
-        counts = self.tokens.count([self.header(f.path) + f.text for f in files])
+        """Every file as one piece with its token count (separator included); a file larger than a sequence as
+        several. One encoding pass: the tokens of an oversized file are kept to find where to cut it."""
+        counts, kept = self.tokens.count_keeping([self.header(f.path) + f.text for f in files], self.cfg.max_tokens)
         pieces = []
-        for f, n in zip(files, counts):
+        for i, (f, n) in enumerate(zip(files, counts)):
             if n <= self.cfg.max_tokens:
                 pieces.append(Piece(f, f.text, n))
             else:
-                pieces.extend(self._oversized(f))
+                pieces.extend(self._oversized(f, kept.get(i)))
         return pieces
 
-    def _oversized(self, f: RepoFile) -> list[Piece]:
+    def _oversized(self, f: RepoFile, tokens=None) -> list[Piece]:
         """Cut a file larger than a sequence into parts that fit, at line ends where possible."""
         budget = self.cfg.max_tokens - self.tokens.count([self.header(f.path)])[0]
         if budget < 16:
             raise ValueError(f"max_tokens={self.cfg.max_tokens} leaves no room after the separator of {f.path!r}")
-        parts = _cut_parts(f.text, self.tokens.token_starts(f.text), budget - 8)
+        starts = self.tokens.token_starts(f.text) if tokens is None else \
+            self.tokens.starts_after(self.header(f.path), f.text, tokens)
+        parts = _cut_parts(f.text, starts, budget - 8)
         if self.cfg.oversized == "truncate":
             parts = parts[:1]
+        header = self.header(f.path)
+        queue = list(zip(parts, self.tokens.count([header + text for text in parts])))[::-1]
         fixed_parts, fixed_counts = [], []
-        queue = list(reversed(parts))
         while queue:  # re-encoding a part may add a token or two at its edges: move its tail to a new part
-            text = queue.pop()
-            n = self.tokens.count([self.header(f.path) + text])[0]
+            text, n = queue.pop()
             cut = len(text)
             while n > self.cfg.max_tokens and cut > 1:
                 cut = cut * 9 // 10
-                n = self.tokens.count([self.header(f.path) + text[:cut]])[0]
+                n = self.tokens.count([header + text[:cut]])[0]
             if cut < len(text) and self.cfg.oversized == "split":
-                queue.append(text[cut:])
+                queue.append((text[cut:], self.tokens.count([header + text[cut:]])[0]))
             fixed_parts.append(text[:cut])
             fixed_counts.append(n)
         handling = "truncated" if self.cfg.oversized == "truncate" else "split"
