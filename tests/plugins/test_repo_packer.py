@@ -223,6 +223,58 @@ def test_split_parts_fit_and_join_to_the_file(max_tokens, repos):
     assert [p.tokens for p in pieces] == core.tokens.count([core.header(f.path) + p.text for p in pieces])
 
 
+@pytest.mark.parametrize(("source", "max_tokens"), [("_pydecimal", 300), ("_pydecimal", 4096), ("cJSON", 2048),
+                                                   ("cJSON", 8192)])
+def test_parts_counted_from_the_file_encoding_are_exact(source, max_tokens, repos):
+    """Large real files (the standard library's pure-Python decimal; cJSON.c): parts whose cuts are clean line
+    ends (before a line in column 0) are counted from the tokens of the whole file, without encoding them
+    again; every count equals a fresh encoding of separator + part."""
+    if source == "_pydecimal":
+        import _pydecimal
+
+        with open(_pydecimal.__file__, encoding="utf-8") as handle:
+            f = RepoFile("d", "Lib/_pydecimal.py", "python", handle.read(), {})
+    else:
+        f = next(f for f in repos["DaveGamble/cJSON"] if f.path == "cJSON.c")
+    core = RepoPackerCore(PackConfig(max_tokens=max_tokens))
+    counts, kept = core.tokens.count_keeping([core.header(f.path) + f.text], max_tokens)
+    encoded = []
+    count = core.tokens.count
+    core.tokens.count = lambda texts: encoded.extend(texts) or count(texts)
+    pieces = core._oversized(f, kept[0])
+    core.tokens.count = count
+    assert "".join(p.text for p in pieces) == f.text and len(pieces) >= 3
+    assert [p.tokens for p in pieces] == count([core.header(f.path) + p.text for p in pieces])
+    if source == "cJSON":  # top-level C functions: clean cuts, most of the file is not encoded again
+        assert sum(map(len, encoded)) < 0.5 * len(f.text)
+
+
+def test_references_recorded_by_the_syntax_step_are_reused(repos):
+    """treesitter_syntax (dependencies: true) records the references from its own parse; the packer reuses
+    them (no parse) and packs exactly as when it parses itself. A record for another text is not trusted."""
+    from curate.testing import apply_step, make_doc
+    from curate_plugins.treesitter_syntax import TreesitterSyntax
+
+    names = ["pallets/itsdangerous", "spf13/pflag"]  # Python; Go (package-wide names too)
+    plain = {n: [RepoFile(f.id, f.path, f.lang, f.text, {}) for f in repos[n]] for n in names}
+    docs = [make_doc(f.text, f.id, lang=f.lang, path=f.path) for n in names for f in plain[n]]
+    annotated = {d.id: d.metadata for d in apply_step(TreesitterSyntax({"drop": False, "dependencies": True}),
+                                                     docs).kept}
+    recorded = {n: [RepoFile(f.id, f.path, f.lang, f.text, annotated[f.id]) for f in plain[n]] for n in names}
+    own, reused = RepoPackerCore(PackConfig(max_tokens=8192)), RepoPackerCore(PackConfig(max_tokens=8192))
+    for n in names:
+        assert reused.pack(n, recorded[n]).sequences == own.pack(n, plain[n]).sequences
+    supported = sum(1 for n in names for f in plain[n] if f.lang in ("python", "go"))
+    assert reused.parsers.parsed == 0 and reused.parsers.reused == supported > 50
+    assert own.parsers.parsed + own.parsers.cached == supported
+    stale = [RepoFile(f.id, f.path, f.lang, f.text + "\nimport os\n", f.metadata) for f in recorded[names[0]]
+             if f.lang == "python"]
+    parsers = Parsers()
+    found = [parsers.refs(f.lang, f.text, f.metadata) for f in stale]
+    assert parsers.reused == 0 and parsers.parsed == len(stale)
+    assert all(any(r.spec == "os" for r in refs.refs) for refs in found)
+
+
 def test_files_without_rules_follow_in_seeded_random_order(repos):
     repo = "pallets/itsdangerous"
     a = RepoPackerCore(PackConfig(max_tokens=HUGE, seed=1)).pack(repo, repos[repo])

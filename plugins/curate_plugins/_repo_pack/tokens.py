@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 BUILTIN = Path(__file__).with_name("code_bpe_8k.tiktoken.txt")
@@ -65,6 +67,19 @@ def _builtin_encoding():
                              special_tokens=special)
 
 
+@dataclass
+class Layout:
+    """The tokens of ``prefix + text`` seen from ``text``: ``prefix_tokens`` start before it (one may straddle
+    the junction), ``starts`` are the character offsets in ``text`` of the others."""
+
+    prefix_tokens: int
+    starts: list[int]
+
+    def tokens_before(self, position: int) -> int:
+        """Tokens of ``prefix + text`` that start before character ``position`` of ``text``."""
+        return self.prefix_tokens + bisect.bisect_left(self.starts, position)
+
+
 class TokenCounter:
     """Counts tokens and finds where to cut a text, for one tokenizer spec. Special tokens of the spec
     (``<|file_sep|>``, ...) count as one token; any other text is encoded as ordinary text."""
@@ -113,16 +128,18 @@ class TokenCounter:
                 kept[i] = tokens
         return counts, kept
 
-    def starts_after(self, prefix: str, text: str, tokens) -> list[int]:
-        """``token_starts(text)`` from the tokens of ``prefix + text`` (as ``count_keeping`` keeps them). When no
-        token starts exactly where ``text`` does, ``text`` is encoded again: its tokens may then differ."""
+    def layout(self, prefix: str, text: str, tokens=None) -> Layout | None:
+        """Where the tokens of ``prefix + text`` fall in ``text`` (tiktoken only; None otherwise). ``tokens``: that
+        encoding when already made (``count_keeping``)."""
+        if self._tik is None:
+            return None
+        if tokens is None:
+            tokens = self._tik.encode_to_numpy(prefix + text, allowed_special="all", disallowed_special=())
         sizes = self._token_sizes()[tokens]
         starts = sizes.cumsum() - sizes
         skip = len(prefix.encode("utf-8", "surrogatepass"))
         first = int(starts.searchsorted(skip))
-        if first >= len(starts) or starts[first] != skip:
-            return self.token_starts(text)
-        return _char_offsets(text, (starts[first:] - skip).tolist())
+        return Layout(first, _char_offsets(text, (starts[first:] - skip).tolist()))
 
     def token_starts(self, text: str) -> list[int]:
         """Character offset where each token of ``text`` (encoded as ordinary text) starts."""
