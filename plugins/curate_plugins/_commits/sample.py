@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from curate_plugins._commits.history import diff_options, parse_patch
 from curate_plugins._commits.repos import GIT_ENV
+from curate_plugins.lib.file_kinds import LOCKFILES
 
 DEFAULT_BOT_PATTERNS = [
     r"\[bot\]", r"^(dependabot|renovate|greenkeeper|snyk-bot|pre-commit-ci|github-actions|mergify|allcontributors)\b",
@@ -15,10 +16,7 @@ DEFAULT_BOT_PATTERNS = [
     r"^Merge (branch|pull request|remote-tracking branch) ", r"^\[pre-commit\.ci\]", r"^Auto-?generated\b",
     r"^Automated (commit|update|release)", r"^\[skip ci\]\s*$",
 ]
-DEFAULT_LOCKFILES = [
-    r"(^|/)(package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|bun\.lockb?|Cargo\.lock|"
-    r"poetry\.lock|Pipfile\.lock|uv\.lock|pdm\.lock|composer\.lock|Gemfile\.lock|go\.sum|mix\.lock|"
-    r"packages\.lock\.json|Podfile\.lock|pubspec\.lock|flake\.lock|gradle\.lockfile)$"]
+DEFAULT_LOCKFILES = LOCKFILES
 
 
 @dataclass
