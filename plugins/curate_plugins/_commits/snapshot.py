@@ -94,6 +94,11 @@ class Snapshot:
         self._tree = None
         return True
 
+    def relabel(self, commit: str) -> None:
+        """Call this the snapshot of ``commit``, whose tree is the current one (a merge that kept these files)."""
+        self.commit = commit
+        self._tree = None
+
     def move_to(self, commit: str | None, diff: pygit2.Diff | None = None) -> None:
         """Make this the snapshot of ``commit`` (None: the empty tree before a root commit).
 
@@ -338,22 +343,51 @@ class SnapshotPool:
         return self.snapshots[0]
 
     def snapshot_for(self, parent: str | None) -> Snapshot:
-        """The snapshot of ``parent`` (a commit's pre-commit state), moved there from the nearest one."""
-        best, best_cost, best_diff = None, None, None
+        """The snapshot of ``parent`` (a commit's pre-commit state), moved there as cheaply as known: by the
+        parent's own changes, through a merge that kept one parent's files, or by a tree diff."""
         for snapshot in self.snapshots:
             if snapshot.commit == parent and (parent is not None or not snapshot.files):
                 return snapshot
-        step = self._steps.get(parent) if parent is not None else None
+        if parent is None:
+            return self._from_nearest(parent)
+        found = self._reach(parent)
+        if found is not None:
+            return found
+        parents = [str(p) for p in self.repo[parent].parent_ids]
+        twin = self._same_tree_parent(parent, parents)
+        if twin is not None:  # most merges keep the files of one parent (the merged branch's tip)
+            found = self._reach(twin)
+            if found is not None:
+                found.relabel(parent)
+                return found
+        for snapshot in self.snapshots:  # a merge's diff from one of its parents: the nearest but for odd histories
+            if snapshot.commit is not None and snapshot.commit in parents:
+                snapshot.move_to(parent)
+                return snapshot
+        return self._from_nearest(parent)
+
+    def _reach(self, commit: str) -> Snapshot | None:
+        """A snapshot at ``commit``, or moved there by the known changes of ``commit`` (None otherwise)."""
+        for snapshot in self.snapshots:
+            if snapshot.commit == commit:
+                return snapshot
+        step = self._steps.get(commit)
         if step is not None:
             for snapshot in self.snapshots:
-                if snapshot.commit == step[0] and snapshot.commit is not None and snapshot.step_to(parent, step[1]):
+                if snapshot.commit == step[0] and snapshot.commit is not None and snapshot.step_to(commit, step[1]):
                     return snapshot
-        if parent is not None:  # a merge's first-parent diff: the nearest snapshot but for odd histories
-            parents = [str(p) for p in self.repo[parent].parent_ids]
-            for snapshot in self.snapshots:
-                if snapshot.commit is not None and snapshot.commit in parents:
-                    snapshot.move_to(parent)
-                    return snapshot
+        return None
+
+    def _same_tree_parent(self, commit: str, parents: list[str]) -> str | None:
+        """The parent of a merge whose tree is the merge's own (same files), if any."""
+        if len(parents) < 2:
+            return None
+        tree = self.repo[commit].tree_id
+        return next((p for p in parents if self.repo[p].tree_id == tree), None)
+
+    def _from_nearest(self, parent: str | None) -> Snapshot:
+        """Move the snapshot whose tree is closest to ``parent``'s (fewest changed files) there."""
+        best, best_cost, best_diff = None, None, None
         for snapshot in self.snapshots:
             if snapshot.commit is None and not snapshot.files:
                 cost, diff = (0 if parent is None else max(len(s.files) for s in self.snapshots)), None
