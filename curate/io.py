@@ -131,10 +131,22 @@ def iter_shard(path: str) -> Iterator[dict]:
     with fs.open(p, "rb") as handle:
         raw = handle.read()
     if p.endswith(".zst"):
-        raw = zstandard.ZstdDecompressor().stream_reader(raw).read() if raw else b""
+        raw = _zstd_decompress(raw, path)
     for line in raw.splitlines():
         if line:
             yield orjson.loads(line)
+
+
+def _zstd_decompress(raw: bytes, path: str) -> bytes:
+    """Every frame of a zstd file; a truncated last frame is an error (a stream reader would stop silently)."""
+    out = []
+    while raw:
+        frame = zstandard.ZstdDecompressor().decompressobj()
+        out.append(frame.decompress(raw))
+        if not frame.eof:
+            raise ValueError(f"{path}: truncated zstd data (the last frame does not end)")
+        raw = frame.unused_data
+    return b"".join(out)
 
 
 class ShardWriter(PipelineStep):

@@ -7,7 +7,6 @@ same task count and sees the same reader, whatever the number of workers.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from datatrove.data import DocumentsPipeline
@@ -16,7 +15,8 @@ from datatrove.pipeline.base import PipelineStep
 from curate.config import ResolvedPipeline
 from curate.io import ExcludedSink, ShardReader, ShardWriter
 from curate.plugin import DocumentStep, Reject, RunContext, Stage, StageContext
-from curate.state import CorpusDir, atomic_write_bytes
+from curate.progress import ProgressWriter
+from curate.state import CorpusDir
 from curate.stepstats import step_accounting, text_bytes
 
 
@@ -60,7 +60,7 @@ class SourceStep(PipelineStep):
         assignment = self.shards[rank]
         source = self.sources[assignment.input_index]
         source.ensure_setup()
-        progress = _Progress(self.progress_dir, rank)
+        progress = ProgressWriter(self.progress_dir, rank)
         with step_accounting(self.context, self.excluded, rank) as counters:
             items = source.read_shard(assignment.shard) if assignment.update is None \
                 else source.read_shard_update(assignment.shard, assignment.update)
@@ -79,24 +79,7 @@ class SourceStep(PipelineStep):
                 counters.kept(nbytes)
                 progress.tick(nbytes)
                 yield item
-        progress.tick(0, force=True)
-
-
-class _Progress:
-    """Writes this rank's document count to a small file a few times per second (read by the progress bar)."""
-
-    def __init__(self, folder: str | None, rank: int):
-        self.path = f"{folder}/{rank:05d}.json" if folder else None
-        self.docs = self.bytes = 0
-        self.last = 0.0
-
-    def tick(self, nbytes: int, force: bool = False) -> None:
-        if nbytes:
-            self.docs += 1
-            self.bytes += nbytes
-        if self.path and (force or (self.docs & 255 == 0 and time.monotonic() - self.last > 0.5)):
-            self.last = time.monotonic()
-            atomic_write_bytes(self.path, b'{"docs": %d, "bytes": %d}' % (self.docs, self.bytes))
+        progress.finish()
 
 
 def instantiate(step, context: RunContext):

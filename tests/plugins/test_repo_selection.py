@@ -24,7 +24,7 @@ def first_commits(bundles):
 
 def test_activity_is_computed_from_history(first_commits):
     pflag = first_commits["spf13__pflag"].metadata
-    assert pflag["repo.commits"] == 390  # shared/data/README.md: commits on branch
+    assert pflag["repo.commits"] == 390  # tests/data/README.md: commits on branch
     assert 100 < pflag["repo.active_days"] <= 390
     assert pflag["repo.first_time"] < pflag["repo.last_time"]
 
