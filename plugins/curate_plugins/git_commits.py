@@ -6,7 +6,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import pygit2
 from datatrove.data import Document
 from pydantic import Field
 
@@ -32,6 +31,7 @@ class GitCommits(Source):
     """
 
     resumable = True
+    requires = {"pygit2": "curate[commits]"}
 
     class Params(PluginParams):
         paths: list[str] = Field(min_length=1, description="Repositories or glob patterns: `.bundle` files, bare "
@@ -70,6 +70,8 @@ class GitCommits(Source):
         _check_known(git_dir, since, shard)
         base = {"repo": repo_name(shard), "commit.repo_path": str(shard),
                 "commit.context_lines": self.params.context_lines}
+        import pygit2
+
         repo = pygit2.Repository(git_dir)  # one object cache for the activity walk and the commits
         base.update(self._activity(repo, heads))
         base.update(self._repo_metadata(base["repo"]))

@@ -16,6 +16,8 @@ repository three ways, in alternating order over the rounds (the machine is shar
 
 Prints repositories/s, MB/s and the time split between parsing, graph work (resolution, ordering, components,
 packing), tokenising and writing, and the throughput ratio of each of ours to the reference.
+
+Needs the `bench` extra (`pip install -e '.[bench]'`), or at least `packer`.
 """
 
 from __future__ import annotations

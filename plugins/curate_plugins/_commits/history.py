@@ -24,11 +24,12 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pygit2
-
-from curate_plugins._commits.attributes import attributes_file
 from curate_plugins._commits.repos import GIT_ENV
+
+if TYPE_CHECKING:
+    import pygit2
 
 #: each commit's first line in git's stream: a record separator and the commit id, nothing else
 LOG_FORMAT = "--format=%x1e%H"
@@ -79,6 +80,10 @@ def log_commits(git_dir: str, include: list[str], exclude: list[str], context_li
     """Commits reachable from ``include`` and not from ``exclude``, parents before children, with patches.
 
     ``repo``: the repository opened on ``git_dir`` (its object cache then serves commits read before)."""
+    import pygit2  # the `commits` extra; imported when used, so the plugin classes load without it
+
+    from curate_plugins._commits.attributes import attributes_file
+
     repo = repo if repo is not None else pygit2.Repository(git_dir)
     with attributes_file(repo, [resolve(repo, rev) for rev in include]) as attributes:
         config = ["-c", f"core.attributesFile={attributes}"] if attributes else []
@@ -90,6 +95,8 @@ def log_commits(git_dir: str, include: list[str], exclude: list[str], context_li
 
 def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Oid:
     """The id of the commit a revision (sha, branch, ``HEAD``) names."""
+    import pygit2
+
     return repo.revparse_single(rev).peel(pygit2.Commit).id
 
 
@@ -150,6 +157,8 @@ def _records(stream, repo: pygit2.Repository, chunk: int) -> Iterator[tuple[pygi
 
 def _commit_at(repo: pygit2.Repository, header: bytes) -> pygit2.Commit | None:
     """The commit a record's first line names, or None when that line is not a commit id of ``repo``."""
+    import pygit2
+
     if not _COMMIT_ID.fullmatch(header):
         return None
     try:
@@ -319,6 +328,8 @@ def unquote(value: str) -> str:
 
 def repo_activity(repo: pygit2.Repository, heads: list[str]) -> tuple[int, int, int, int]:
     """(commits, distinct UTC days with a commit, first and last author time) over the whole history."""
+    import pygit2
+
     if not heads:
         return 0, 0, 0, 0
     ids = [resolve(repo, head) for head in heads]
