@@ -22,6 +22,7 @@ from curate.stepstats import step_accounting, text_bytes
 
 @dataclass
 class ShardAssignment:
+    """One input shard of a run: which input reads it, and for resumable sources the state to read."""
     input_index: int
     shard: str
     #: resumable sources only: the fingerprint to read with (``Source.read_shard_update``)
@@ -30,6 +31,7 @@ class ShardAssignment:
 
 @dataclass
 class Segment:
+    """One datatrove job of a plan: its steps and task count (a Stage barrier starts a new one)."""
     name: str
     steps: list
     tasks: int
@@ -40,6 +42,7 @@ class Segment:
 
 @dataclass
 class Plan:
+    """The segments of one run, in the order they run."""
     run_id: str
     segments: list[Segment] = field(default_factory=list)
 
@@ -57,6 +60,7 @@ class SourceStep(PipelineStep):
         self.excluded, self.progress_dir = excluded, progress_dir
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """Read input shard ``rank``; yield its documents and write rejected records to excluded/."""
         assignment = self.shards[rank]
         source = self.sources[assignment.input_index]
         source.ensure_setup()
@@ -83,11 +87,13 @@ class SourceStep(PipelineStep):
 
 
 def instantiate(step, context: RunContext):
+    """The plugin instance of a resolved step, bound to the run context."""
     return step.cls(step.params, context)
 
 
 def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_seq: int,
                shards: list[ShardAssignment], previous_runs: list[str]) -> Plan:
+    """Compile a resolved pipeline into segments for one run over ``shards``."""
     spec = resolved.spec
     tasks = len(shards)
     excluded_dir = corpus.path("excluded", run_id)

@@ -107,7 +107,7 @@ def make_backend(config: BackendConfig) -> Backend:
     return VllmBackend(config)
 
 
-BACKEND_REQUIREMENTS = {"transformers": {"torch": "torch==2.13.0", "transformers": "transformers>=4.40"},
-                        "openai": {"httpx": "httpx>=0.27"}, "vllm": {"vllm": "vllm>=0.10"}}
+BACKEND_REQUIREMENTS = {"transformers": {"torch": "curate[llm]", "transformers": "curate[llm]"},
+                        "openai": {"httpx": "curate[quality]"}, "vllm": {"vllm": "curate[vllm]"}}
 #: extra modules a `.gguf` / `pkg:` model needs to be converted by transformers
-GGUF_REQUIREMENTS = {"gguf": "gguf>=0.10", "accelerate": "accelerate>=1.0"}
+GGUF_REQUIREMENTS = {"gguf": "curate[llm]", "accelerate": "curate[llm]"}
