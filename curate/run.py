@@ -121,6 +121,7 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
         echo(f"resuming interrupted {pending['run_id']} ({len(pending['shards'])} shards)")
         _remove_partial_files(corpus, pending["run_id"])
     else:
+        _check_schema(resolved, corpus)
         chosen = select_shards(resolved, corpus)
         if not chosen:
             echo(f"nothing to do: every input shard of '{spec.name}' is already in {corpus.root}")
@@ -132,6 +133,19 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
         _write_run_record(corpus, run_id, resolved)
         corpus.set_pending(pending)
     return _execute(resolved, corpus, pending, workers, show_progress, echo)
+
+
+def _check_schema(resolved: ResolvedPipeline, corpus: CorpusDir) -> None:
+    """Every file of a corpus has the same columns and types, so clients read it whole: a run whose declared
+    output schema differs from the corpus's is refused."""
+    from curate.planner import pipeline_schema
+    from curate.schema import schema_changes
+
+    changes = schema_changes(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)
+    if changes:
+        raise RunError(f"this pipeline would write a different output schema than the corpus in {corpus.root} has "
+                       f"({'; '.join(changes)}). Readers need one schema per corpus: write to a new output.dir, or "
+                       "keep the steps, plugin versions and output.format of the earlier runs.")
 
 
 def _write_run_record(corpus: CorpusDir, run_id: str, resolved: ResolvedPipeline) -> None:
@@ -153,7 +167,7 @@ def _remove_partial_files(corpus: CorpusDir, run_id: str) -> None:
 def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress, echo) -> RunResult:
     run_id = pending["run_id"]
     run_seq = int(run_id.split("-")[1])
-    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s)) for s in pending["shards"]]
+    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s), s.get("size")) for s in pending["shards"]]
     previous = [r for r in corpus.list_runs() if r < run_id]
     plan = build_plan(resolved, corpus, run_id, run_seq, shards, previous)
     executor_spec = resolved.spec.executor
@@ -210,11 +224,19 @@ def _finish(resolved, corpus: CorpusDir, pending: dict, plan: Plan, wall: float)
     summary["docs_per_second"] = summary["docs_in"] / wall if wall else 0.0
     summary["mb_per_second"] = summary["bytes_in"] / 1e6 / wall if wall else 0.0
     atomic_write_bytes(f"{corpus.run_dir(run_id)}/summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    _record_schema(resolved, corpus)
     corpus.add_to_manifest([{**s, "run": run_id} for s in pending["shards"]])
     corpus.set_pending(None)
     corpus.remove_tree(corpus.work_dir(run_id))
     corpus.remove_tree(corpus.path("runs", run_id, "progress"))
     return summary
+
+
+def _record_schema(resolved, corpus: CorpusDir) -> None:
+    from curate.planner import pipeline_schema
+    from curate.schema import record_schema
+
+    record_schema(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)
 
 
 class ProgressMonitor:

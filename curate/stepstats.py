@@ -30,6 +30,10 @@ class StepCounters:
         self.docs_in += 1
         self.bytes_in += nbytes
 
+    def seen_many(self, sizes: list[int]) -> None:
+        self.docs_in += len(sizes)
+        self.bytes_in += sum(sizes)
+
     def kept(self, nbytes: int) -> None:
         self.docs_out += 1
         self.bytes_out += nbytes
