@@ -317,7 +317,8 @@ class ExcludedSink:
             writer = self._open[rank] = layout.writer(self.folder, f"{self.step_id}.s{self.segment}-{rank:05d}",
                                                       excluded=True)
         if not self.full:
-            meta = {k: v for k, v in doc.metadata.items() if k.startswith(self.KEPT_WHEN_SHORT) or k in ("path", "repo")}
+            meta = {k: v for k, v in doc.metadata.items()
+                    if k.startswith(self.KEPT_WHEN_SHORT) or k in ("path", "repo")}
             doc = Document(text="", id=doc.id, metadata=meta)
         writer.write(doc)
 

@@ -80,6 +80,8 @@ class Plugin:
     namespace: ClassVar[str | None] = None
     #: the keys it writes under ``namespace`` and their types (a ``PluginMetadata`` subclass); None: none
     Metadata: ClassVar[type[PluginMetadata] | None] = None
+    #: a plugin that writes under more than one namespace: the others, namespace -> ``PluginMetadata`` subclass
+    more_metadata: ClassVar[dict[str, type[PluginMetadata]]] = {}
 
     class Params(PluginParams):
         pass
@@ -399,6 +401,10 @@ class Source(Plugin):
 
     def read_shard(self, shard: str) -> Iterator[Document | Reject]:
         raise NotImplementedError
+
+    def shard_bytes(self, shard: str, fingerprint: dict[str, Any]) -> int | None:
+        """About how much input a shard holds (groups small shards into one task); None when unknown."""
+        return fingerprint.get("size")
 
     #: True for a source whose shards grow in place (a git repository gaining commits): the runner then asks
     #: ``shard_update`` about a consumed shard instead of refusing it as changed.

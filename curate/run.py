@@ -72,12 +72,13 @@ def select_shards(resolved: ResolvedPipeline, corpus: CorpusDir) -> list[tuple[S
             if old is None:
                 fingerprint = source.shard_fingerprint(shard)
                 # a resumable source reads exactly the state it was planned with (the manifest records it)
-                chosen.append((ShardAssignment(index, shard, update=fingerprint if source.resumable else None),
-                               fingerprint))
+                chosen.append((ShardAssignment(index, shard, update=fingerprint if source.resumable else None,
+                                               size=source.shard_bytes(shard, fingerprint)), fingerprint))
             elif source.resumable:  # a shard that grows in place: read only what is new
                 update = source.shard_update(shard, old)
                 if update is not None:
-                    chosen.append((ShardAssignment(index, shard, update=update), update))
+                    chosen.append((ShardAssignment(index, shard, update=update, size=source.shard_bytes(shard, update)),
+                                   update))
             else:
                 _check_unchanged(source, shard, old)
     return chosen
@@ -128,8 +129,8 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
             return RunResult(None, "nothing-to-do")
         run_id = corpus.next_run_id()
         pending = {"run_id": run_id, "pipeline_sha256": fingerprint, "started": time.time(),
-                   "shards": [{"input": a.input_index, "shard": a.shard, **fp, **({"update": True} if a.update else {})}
-                              for a, fp in chosen]}
+                   "shards": [{"input": a.input_index, "shard": a.shard, **fp, **({"update": True} if a.update else {}),
+                               "bytes": a.size} for a, fp in chosen]}
         _write_run_record(corpus, run_id, resolved)
         corpus.set_pending(pending)
     return _execute(resolved, corpus, pending, workers, show_progress, echo)
@@ -167,7 +168,7 @@ def _remove_partial_files(corpus: CorpusDir, run_id: str) -> None:
 def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress, echo) -> RunResult:
     run_id = pending["run_id"]
     run_seq = int(run_id.split("-")[1])
-    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s), s.get("size")) for s in pending["shards"]]
+    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s), s.get("bytes")) for s in pending["shards"]]
     previous = [r for r in corpus.list_runs() if r < run_id]
     plan = build_plan(resolved, corpus, run_id, run_seq, shards, previous)
     executor_spec = resolved.spec.executor
@@ -199,7 +200,7 @@ def _update_of(entry: dict) -> dict | None:
     """The fingerprint a resumable source reads a pending shard with (``read_shard_update``), else None."""
     if not entry.get("update"):
         return None
-    return {k: v for k, v in entry.items() if k not in ("input", "shard", "update")}
+    return {k: v for k, v in entry.items() if k not in ("input", "shard", "update", "bytes")}
 
 
 def _check_complete(plan: Plan, corpus: CorpusDir, run_id: str) -> None:

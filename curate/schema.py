@@ -104,13 +104,25 @@ class OutputField:
 
 
 def declared_fields(cls) -> dict[str, OutputField]:
-    """``namespace`` + nested ``Metadata`` of a plugin class, as dotted key -> OutputField."""
-    model = getattr(cls, "Metadata", None)
-    if model is None:
-        return {}
-    namespace = getattr(cls, "namespace", None)
+    """``namespace`` + nested ``Metadata`` of a plugin class (and ``more_metadata``, namespace -> model, for a
+    plugin that writes under several namespaces), as dotted key -> OutputField."""
     owner = getattr(cls, "plugin_name", None) or cls.__name__
-    return model_fields(model, namespace, owner)
+    out: dict[str, OutputField] = {}
+    model = getattr(cls, "Metadata", None)
+    if model is not None:
+        out |= model_fields(model, getattr(cls, "namespace", None), owner)
+    for namespace, extra in (getattr(cls, "more_metadata", None) or {}).items():
+        out |= model_fields(extra, namespace, owner)
+    return out
+
+
+def rename_key(fields: dict[str, OutputField], old: str, new: str) -> dict[str, OutputField]:
+    """``fields`` with the declaration of ``old`` moved to key ``new``, for a plugin whose parameter names the key
+    it writes (``score_key``)."""
+    out = dict(fields)
+    field = out.pop(old)
+    out[new] = OutputField(new, field.type, field.description, field.owner)
+    return out
 
 
 def model_fields(model: type[BaseModel], namespace: str | None, owner: str) -> dict[str, OutputField]:
@@ -280,7 +292,8 @@ class CorpusSchema:
                                    "put it under a namespace")
 
     def columns(self, excluded: bool = False) -> list[tuple[str, Any, list[OutputField]]]:
-        """``(column, arrow type, fields)`` in order: id, text, source, provenance, namespaces, [drop, reject], extra."""
+        """``(column, arrow type, fields)`` in order: id, text, source, provenance, namespaces, [drop, reject],
+        extra."""
         import pyarrow as pa
 
         out: dict[str, list[OutputField]] = {}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from curate import Filter, PluginParams
+from curate import Filter, PluginMetadata, PluginParams, rename_key
 
 
 class FasttextClassifier(Filter):
@@ -23,6 +23,12 @@ class FasttextClassifier(Filter):
 
     requires = {"fasttext": "fasttext-numpy2-wheel>=0.9.2"}
 
+    namespace = "web"
+    default_batch_size = 256
+
+    class Metadata(PluginMetadata):
+        code_score: float = Field(description="The model's positive-class probability (key set by `score_key`).")
+
     class Params(PluginParams):
         model: str = Field(description="Path of the fastText model (`model.bin` from `curate train fasttext`).")
         score_key: str = Field("web.code_score", description="Metadata key receiving the positive-class "
@@ -34,6 +40,9 @@ class FasttextClassifier(Filter):
         drop: bool = Field(True, description="Drop documents that are not kept; false only annotates.")
 
     _lazy_attributes = ("_model", "_label", "_max_chars", "_threshold")
+
+    def output_fields(self) -> dict:
+        return rename_key(super().output_fields(), "web.code_score", self.params.score_key)
 
     def check(self) -> list[str]:
         from curate_plugins.lib.fasttext.training import read_sidecar

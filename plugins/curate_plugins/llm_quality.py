@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from curate import Annotator
+from curate import Annotator, PluginMetadata
 from curate_plugins._quality.backends import BACKEND_REQUIREMENTS
 from curate_plugins._quality.labeller import OracleSettings
 from curate_plugins._quality.prompt import content_sha256, load_prompt
@@ -19,6 +19,13 @@ class LlmQuality(Annotator):
     pass through untouched. Labels are cached by content hash and prompt version, so a rerun never pays
     twice; `curate train scorer` trains the fast scorer from that cache.
     """
+
+    namespace = "quality"
+
+    class Metadata(PluginMetadata):
+        oracle: float = Field(description="The oracle's rating (0..10), or its expected value in `expected` mode.")
+        oracle_expected: float = Field(description="Expected rating from log-probabilities, when available.")
+        error: str = Field(description="Why no rating could be read (never recorded as a 0).")
 
     class Params(OracleSettings):
         sample_fraction: float = Field(1.0, gt=0, le=1, description="Share of files to label, chosen by content "

@@ -7,7 +7,7 @@ from typing import Literal
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
 
-from curate import BarrierJob, PluginParams, Stage, StageContext
+from curate import BarrierJob, PluginMetadata, PluginParams, Stage, StageContext
 from curate_plugins._minhash.buckets import BucketMatcher
 from curate_plugins._minhash.cluster import ClusterResolver
 from curate_plugins._minhash.grouping import RepoGrouper
@@ -35,6 +35,14 @@ class MinhashDedup(Stage):
     duplicate repositories whole. Signatures, bucket keys and candidate pairs are files between the stage's
     jobs, so memory stays bounded and the jobs run unchanged on Ray or Slurm.
     """
+
+    namespace = "dedup"
+
+    class Metadata(PluginMetadata):
+        kept_id: str = Field(description="Id of the document kept for the cluster (on dropped near-duplicates).")
+        cluster: str = Field(description="Id of the near-duplicate cluster.")
+        match_id: str = Field(description="Id of the document this one matched.")
+        jaccard: float = Field(description="Estimated Jaccard similarity with the matched document.")
 
     class Params(PluginParams):
         level: Literal["file", "repo"] = Field("file", description="`file`: compare single files; `repo`: one "
@@ -78,7 +86,7 @@ class MinhashDedup(Stage):
             return p.bands, p.rows
         return optimal_bands(p.threshold, p.num_perm, VERIFIED_FALSE_NEGATIVE_WEIGHT if p.verify else 0.5)
 
-    def namespace(self) -> str:
+    def index_namespace(self) -> str:
         """Index entries are only comparable between runs with the same hashing parameters."""
         p = self.params
         bands, rows = self.band_layout()
@@ -96,8 +104,9 @@ class MinhashDedup(Stage):
         if self.params.level == "repo":
             jobs.append(BarrierJob([RepoGrouper(ctx.work_dir, ctx.tasks, self.params, bands, rows)], 1, "group"))
         tasks = min(self.params.bucket_tasks, bands)
-        jobs.append(BarrierJob([BucketMatcher(ctx, self.namespace(), self._parts(ctx), bands)], tasks, "buckets"))
-        jobs.append(BarrierJob([ClusterResolver(ctx, self.namespace(), self._parts(ctx), tasks, self.params)], 1,
+        jobs.append(BarrierJob([BucketMatcher(ctx, self.index_namespace(), self._parts(ctx), bands)], tasks,
+                               "buckets"))
+        jobs.append(BarrierJob([ClusterResolver(ctx, self.index_namespace(), self._parts(ctx), tasks, self.params)], 1,
                                "cluster"))
         return jobs
 

@@ -8,7 +8,7 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, field_validator
 
-from curate import BarrierJob, Filter, PluginParams, Stage, StageContext, atomic_write_bytes
+from curate import BarrierJob, Filter, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes
 from curate_plugins._decontam import benchmarks as bench
 from curate_plugins._decontam.index import MergedIndex, Shape, boilerplate_hashes, ensure_part, load_part, part_key
 from curate_plugins._decontam.normalize import Tokens
@@ -50,6 +50,15 @@ class NgramDecontaminate(Stage):
     """
 
     barrier_reads_run = False  # the index is built from benchmark files only: no cut, no scratch copy
+
+    namespace = "decontam"
+
+    class Metadata(PluginMetadata):
+        items: list[str] = Field(description="Matched benchmark items, `benchmark/item id`, most n-grams first.")
+        item_ngrams: list[int] = Field(description="Distinct matching n-grams per item (same order).")
+        benchmarks: list[str] = Field(description="Benchmarks matched.")
+        ngrams: int = Field(description="Distinct matching n-grams in all.")
+        snippet: str = Field(description="The first matching text (300 characters at most).")
 
     class Params(PluginParams):
         n: int = Field(10, ge=3, le=64, description="Words per n-gram (Seed-Coder: 10).")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from curate import Annotator, PluginParams
+from curate import Annotator, PluginMetadata, PluginParams, rename_key
 
 
 class QualityScorer(Annotator):
@@ -17,12 +17,21 @@ class QualityScorer(Annotator):
     step earlier in the same pipeline; scoring is separate from deciding (see `drop_bottom_fraction`).
     """
 
+    namespace = "quality"
+    default_batch_size = 256
+
+    class Metadata(PluginMetadata):
+        score: float = Field(description="Predicted oracle rating, 0..10 (key set by `key`).")
+
     class Params(PluginParams):
         model: str = Field(..., description="Scorer directory written by `curate train scorer` (meta.json + "
                                             "model file). May be produced by an earlier step of the same run.")
         key: str = Field("quality.score", description="Metadata key to write (keep it under `quality.`).")
 
     _lazy_attributes = ("_scorer",)
+
+    def output_fields(self) -> dict:
+        return rename_key(super().output_fields(), "quality.score", self.params.key)
 
     def check(self) -> list[str]:
         meta = Path(self.params.model) / "meta.json"

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from curate import Filter, PluginParams, programming_languages
+from curate import Filter, PluginMetadata, PluginParams, programming_languages
 from curate_plugins.lib.treesitter import (
     EXTENSION_GRAMMARS,
     GRAMMARS,
@@ -57,6 +57,26 @@ class TreesitterSyntax(Filter):
     Drop reasons: ``syntax_error:<lang>``, ``syntax_timeout``, ``syntax_too_large``, ``syntax_invalid_utf8``.
     Languages without a grammar pass through with ``syntax.checked=false`` (counted as ``unchecked.<lang>``).
     """
+
+    namespace = "syntax"
+
+    class Metadata(PluginMetadata):
+        checked: bool = Field(description="A grammar parsed the file (false: no grammar, too large, timeout).")
+        grammar: str = Field(description="The tree-sitter grammar used.")
+        has_error: bool = Field(description="The parse tree has ERROR or MISSING nodes.")
+        error_count: int = Field(description="ERROR and MISSING nodes.")
+        error_bytes_ratio: float = Field(description="Share of the file's bytes inside error nodes.")
+        error_at_eof: bool = Field(description="An error reaches the end of the file (cut-off file).")
+        replaced_chars: int = Field(description="Characters not valid UTF-8, replaced before parsing.")
+        timeout: bool = Field(description="Parsing took longer than `timeout_s`.")
+        node_count: int = Field(description="Nodes in the parse tree (with `structure`).")
+        functions: int = Field(description="Functions and methods (with `structure`).")
+        methods: int = Field(description="Methods (with `structure`).")
+        classes: int = Field(description="Classes (with `structure`).")
+        comment_ratio: float = Field(description="Share of bytes in comments (with `structure`).")
+        docstring_ratio: float = Field(description="Share of bytes in docstrings (with `structure`).")
+        longest_function_lines: int = Field(description="Lines of the longest function (with `structure`).")
+        max_depth: int = Field(description="Depth of the parse tree (with `max_depth`).")
 
     class Params(PluginParams):
         drop: bool = Field(True, description="Drop documents the policy rejects. False: annotate only (the "
