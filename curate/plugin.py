@@ -191,9 +191,9 @@ class DocumentStep(Plugin, PipelineStep):
         try:
             return self._process(doc)
         except Exception as exc:  # noqa: BLE001 - one bad document must not stop the run
-            return self._error(doc, exc)
+            return self._error_drop(doc, exc)
 
-    def _error(self, doc: Document, exc: Exception) -> Drop:
+    def _error_drop(self, doc: Document, exc: Exception) -> Drop:
         if self.context.strict:
             raise exc
         doc.metadata["drop.error"] = "".join(traceback.format_exception_only(exc)).strip()[:2000]
@@ -218,7 +218,7 @@ class DocumentStep(Plugin, PipelineStep):
                 _check_length(self, single, [doc])
                 out.append(one(doc, single[0]))
             except Exception as exc:  # noqa: BLE001 - charged to this document only
-                out.append(self._error(doc, exc))
+                out.append(self._error_drop(doc, exc))
         return out
 
     def _exclude(self, doc: Document, reason: str, rank: int) -> None:
@@ -272,17 +272,17 @@ class Filter(DocumentStep, BaseFilter):
         """The verdicts of ``filter`` for a batch of documents; override it to work on the batch at once."""
         return [self.filter(doc) for doc in batch]
 
-    def _verdict(self, doc, verdict):
+    def _filter_result(self, doc, verdict):
         keep, reason = get_filter_result(verdict)
         return (doc,) if keep else Drop(reason or self.context.step_id)
 
     def _process(self, doc):
-        return self._verdict(doc, self.filter(doc))
+        return self._filter_result(doc, self.filter(doc))
 
     def _process_batch(self, batch):
         if not _overrides(self, "filter_batch", Filter):
             return super()._process_batch(batch)
-        return self._batch_or_singles(batch, self.filter_batch, self._verdict)
+        return self._batch_or_singles(batch, self.filter_batch, self._filter_result)
 
 
 class Annotator(DocumentStep):

@@ -393,10 +393,11 @@ class RowEncoder:
 
 
 def decode_row(row: dict) -> dict:
-    """A record ``{id, text, metadata: {dotted keys}}`` from a stored row (either layout, no schema needed)."""
-    if "metadata" in row and "extra" not in row:  # the layout before typed columns
-        meta = row["metadata"]
-        return {"id": row["id"], "text": row["text"], "metadata": orjson.loads(meta) if isinstance(meta, str) else meta}
+    """A record ``{id, text, metadata: {dotted keys}}`` from a row of the schema (no schema needed to decode it);
+    a record of another layout (``{id, text, metadata}`` work files, plain input records) is returned as it is."""
+    if "extra" not in row or "text" not in row:
+        meta = row.get("metadata")
+        return {**row, "metadata": orjson.loads(meta)} if isinstance(meta, str) else row
     metadata: dict = {}
     for column, value in row.items():
         if value is None or column in ("id", "text", "extra"):

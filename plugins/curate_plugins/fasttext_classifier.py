@@ -70,13 +70,22 @@ class FasttextClassifier(Filter):
             self._threshold = float(sidecar["threshold_at_target_recall"])
 
     def score(self, text: str) -> float:
+        return self.scores([text])[0]
+
+    def scores(self, texts: list[str]) -> list[float]:
+        """Positive-class probabilities of many texts in one fastText call."""
         from curate_plugins.lib.fasttext.training import label_probability, normalise_for_fasttext
 
-        labels, probs = self._model.predict(normalise_for_fasttext(text, self._max_chars), k=-1)
-        return label_probability(labels, probs, self._label)
+        labels, probs = self._model.predict([normalise_for_fasttext(t, self._max_chars) for t in texts], k=-1)
+        return [label_probability(lab, prob, self._label) for lab, prob in zip(labels, probs)]
 
     def filter(self, doc):
-        score = self.score(doc.text)
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch):
+        return [self._decide(doc, score) for doc, score in zip(batch, self.scores([d.text for d in batch]))]
+
+    def _decide(self, doc, score: float):
         doc.metadata[self.params.score_key] = round(score, 6)
         if not self.params.drop or score >= self._threshold:
             return True

@@ -40,7 +40,7 @@ class MinhashDedup(Stage):
 
     class Metadata(PluginMetadata):
         kept_id: str = Field(description="Id of the document kept for the cluster (on dropped near-duplicates).")
-        cluster: str = Field(description="Id of the near-duplicate cluster.")
+        cluster: int = Field(description="Number of the near-duplicate cluster.")
         match_id: str = Field(description="Id of the document this one matched.")
         jaccard: float = Field(description="Estimated Jaccard similarity with the matched document.")
 

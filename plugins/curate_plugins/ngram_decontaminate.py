@@ -176,6 +176,9 @@ class BuildBenchmarkIndex(PipelineStep):
 class DecontaminationFilter(Filter):
     """Per shard: probe every document's n-grams in the merged benchmark index; annotate or drop; audit."""
 
+    default_batch_size = 64
+    namespace, Metadata = NgramDecontaminate.namespace, NgramDecontaminate.Metadata
+
     _lazy_attributes = ("_index",)
 
     def __init__(self, index_dir: str, run_id: str, params):
@@ -200,8 +203,13 @@ class DecontaminationFilter(Filter):
         atomic_write_bytes(f"{self.index_dir}/audit/{self.run_id}/{rank:05d}.jsonl", payload)
 
     def filter(self, doc):
-        tokens = Tokens(doc.text)
-        match = self._index.probe(tokens)
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch):
+        tokens = [Tokens(doc.text) for doc in batch]
+        return [self._verdict(doc, t, match) for doc, t, match in zip(batch, tokens, self._index.probe_many(tokens))]
+
+    def _verdict(self, doc, tokens: Tokens, match):
         if match is None:
             return True
         flagged = sorted(((count, item) for item, count in match.counts.items()

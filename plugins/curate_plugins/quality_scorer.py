@@ -49,4 +49,9 @@ class QualityScorer(Annotator):
         self._scorer, _ = load_scorer(self.params.model)
 
     def annotate(self, doc) -> None:
-        doc.metadata[self.params.key] = round(self._scorer.predict(doc.text, doc.metadata), 4)
+        self.annotate_batch([doc])
+
+    def annotate_batch(self, docs) -> None:
+        scores = self._scorer.predict_many([d.text for d in docs], [d.metadata for d in docs])
+        for doc, score in zip(docs, scores):
+            doc.metadata[self.params.key] = round(score, 4)
