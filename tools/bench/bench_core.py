@@ -6,7 +6,8 @@ Prints, in one run and on the same real code:
   2. the same steps written directly in plain datatrove (JsonlReader, a language step, datatrove's three
      exact-dedup stages, a BaseFilter calling the same heuristics, JsonlWriter with zstd);
   3. the I/O floor: curate reading and writing the same shards with no steps;
-and curate's throughput as a ratio of each. Target: curate >= 0.9 x plain datatrove.
+and curate's throughput as a ratio of each. Targets (issue 16): curate >= 2x plain datatrove, and >= 0.6x its own
+I/O floor. The output is sized files (``output.max_file_mb``, default 512), so the small shards share one task.
 
 Usage:
     python tools/bench/bench_core.py [--corpus DIR] [--repeat 2]
@@ -18,6 +19,7 @@ DIR holds ``*.jsonl`` shards (default: /work/bench-corpus, else built with
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +41,7 @@ def corpus_dir(requested: str | None) -> Path:
 def run_curate(corpus: Path, out: Path, steps: list) -> float:
     from curate.testing import run_pipeline_dict
 
+    os.environ["CURATE_CHECK_METADATA"] = "0"  # the declaration check of the test helpers is not part of a run
     pipeline = {"name": "bench", "inputs": [{"source": "jsonl", "with": {"paths": [str(corpus / "*.jsonl")]}}],
                 "output": {"dir": str(out), "keep_excluded": False}, "steps": steps}
     started = time.perf_counter()
@@ -129,8 +132,9 @@ def main() -> None:
     for name, seconds in best.items():
         print(f"{name:32s} {seconds:8.2f} {mb / seconds:10.2f} {docs / seconds:12,.0f}")
     ours = best["curate pipeline"]
-    print(f"curate / plain datatrove throughput ratio: {best['plain datatrove'] / ours:.2f} (target >= 0.9)")
-    print(f"curate / I/O floor throughput ratio:       {best['I/O floor (curate read+write)'] / ours:.2f}")
+    print(f"curate / plain datatrove throughput ratio: {best['plain datatrove'] / ours:.2f} (target >= 2.0)")
+    print(f"curate / I/O floor throughput ratio:       {best['I/O floor (curate read+write)'] / ours:.2f} "
+          "(target >= 0.6)")
 
 
 if __name__ == "__main__":
