@@ -171,3 +171,22 @@ def test_a_run_whose_schema_differs_from_the_corpus_is_refused(mixed_corpus, tmp
                 "output": {"dir": str(corpus), "format": fmt}, "steps": [{"uses": "fim"}]}
     with pytest.raises(RunError, match="different output schema.*column fim added"):
         run_pipeline_dict(pipeline)
+
+
+def test_the_script_in_docs_schema_reads_a_parquet_corpus(mixed_corpus, repo_root, tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    corpus, fmt = mixed_corpus
+    if fmt != "parquet":
+        pytest.skip("the documented script reads the demo corpus, which is Parquet")
+    script = re.search(r"```python\n(.*?)```", (repo_root / "docs/schema.md").read_text(), re.S).group(1)
+    assert 'corpus = "out/github-files"' in script
+    script = script.replace('corpus = "out/github-files"', f"corpus = {str(corpus)!r}")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HOME": str(tmp_path / "hf")})
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(read_corpus(corpus))} kept; {len(read_excluded(corpus))} dropped" in proc.stdout
+    assert "exact_duplicate" in proc.stdout
