@@ -263,12 +263,16 @@ class ScratchWriter(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         file = AtomicFile(self.path_for(rank))
         try:
-            write = file.handle.write
+            pending = bytearray()
             option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
             for doc in data or ():
                 text = doc.text.encode("utf-8", "surrogatepass")
-                write(orjson.dumps((doc.id, doc.metadata, len(text)), option=option, default=str))
-                write(text)
+                pending += orjson.dumps((doc.id, doc.metadata, len(text)), option=option, default=str)
+                pending += text
+                if len(pending) >= 1 << 22:
+                    file.handle.write(pending)
+                    pending.clear()
+            file.handle.write(pending)
         except BaseException:
             file.discard()
             raise
@@ -289,7 +293,8 @@ class ShardReader(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         fs, path = filesystem(self.writer.path_for(rank))
-        with fs.open(path, "rb", block_size=1 << 22) as handle:
+        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        with (open(path, "rb", buffering=1 << 22) if local else fs.open(path, "rb", block_size=1 << 22)) as handle:
             readline, read = handle.readline, handle.read
             while header := readline():
                 doc_id, metadata, size = orjson.loads(header)

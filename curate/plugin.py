@@ -162,30 +162,47 @@ class DocumentStep(Plugin, PipelineStep):
         """One result per document: what it became, or a Drop. Errors are charged to single documents."""
         return [self._safe_process(doc) for doc in batch]
 
+    def _has_batch_hook(self) -> bool:
+        """True when the plugin overrides a batch hook; otherwise documents go one at a time."""
+        return False
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         self.ensure_setup()
         checker = metadata_checker(self)
-        size = self.effective_batch_size
         with step_accounting(self.context, self.excluded, rank) as counters:
-            for batch in _batches(data or (), size):
+            if not self._has_batch_hook():
+                for doc in data or ():
+                    nbytes = text_bytes(doc.text)
+                    counters.seen(nbytes)
+                    before = dict(doc.metadata) if checker else None
+                    t0 = time.perf_counter()
+                    result = self._safe_process(doc)
+                    counters.busy += time.perf_counter() - t0
+                    yield from self._emit(doc, nbytes, result, before, checker, counters, rank)
+                return
+            for batch in _batches(data or (), self.effective_batch_size):
                 sizes = [text_bytes(doc.text) for doc in batch]
                 counters.seen_many(sizes)
-                before = checker.before(batch) if checker else None
+                before = checker.before(batch) if checker else [None] * len(batch)
                 t0 = time.perf_counter()
                 results = self._process_batch(batch)
                 counters.busy += time.perf_counter() - t0
-                for index, (doc, nbytes, result) in enumerate(zip(batch, sizes, results)):
-                    if isinstance(result, Drop):
-                        if checker:
-                            checker.check(before[index], doc)
-                        counters.dropped(result.reason, nbytes)
-                        self._exclude(doc, result.reason, rank)
-                        continue
-                    for out in result:
-                        if checker:
-                            checker.check(before[index], out)
-                        counters.kept(text_bytes(out.text))
-                        yield out
+                for doc, nbytes, result, old in zip(batch, sizes, results, before):
+                    yield from self._emit(doc, nbytes, result, old, checker, counters, rank)
+
+    def _emit(self, doc, nbytes, result, before, checker, counters, rank):
+        """Count and yield what one document became, or exclude it with its reason."""
+        if isinstance(result, Drop):
+            if checker:
+                checker.check(before, doc)
+            counters.dropped(result.reason, nbytes)
+            self._exclude(doc, result.reason, rank)
+            return
+        for out in result:
+            if checker:
+                checker.check(before, out)
+            counters.kept(text_bytes(out.text))
+            yield out
 
     def _safe_process(self, doc: Document):
         try:
@@ -229,10 +246,6 @@ class DocumentStep(Plugin, PipelineStep):
 
 
 def _batches(data: Iterable[Document], size: int) -> Iterator[list[Document]]:
-    if size == 1:
-        for doc in data:
-            yield [doc]
-        return
     batch: list[Document] = []
     for doc in data:
         batch.append(doc)
@@ -279,9 +292,10 @@ class Filter(DocumentStep, BaseFilter):
     def _process(self, doc):
         return self._filter_result(doc, self.filter(doc))
 
+    def _has_batch_hook(self) -> bool:
+        return _overrides(self, "filter_batch", Filter)
+
     def _process_batch(self, batch):
-        if not _overrides(self, "filter_batch", Filter):
-            return super()._process_batch(batch)
         return self._batch_or_singles(batch, self.filter_batch, self._filter_result)
 
 
@@ -303,10 +317,10 @@ class Annotator(DocumentStep):
         self.annotate(doc)
         return (doc,)
 
-    def _process_batch(self, batch):
-        if not _overrides(self, "annotate_batch", Annotator):
-            return super()._process_batch(batch)
+    def _has_batch_hook(self) -> bool:
+        return _overrides(self, "annotate_batch", Annotator)
 
+    def _process_batch(self, batch):
         def hook(docs):
             self.annotate_batch(docs)
             return [None] * len(docs)

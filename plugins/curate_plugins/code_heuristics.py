@@ -46,6 +46,7 @@ class CodeHeuristics(Filter):
         skip_langs: list[str] = Field(default_factory=list, description="Languages exempt from the line rules "
                                                                         "(e.g. data formats you keep on purpose).")
 
+    default_batch_size = 256
     _lazy_attributes = ("_markers", "_paths", "_literals")
 
     def setup(self) -> None:
@@ -56,46 +57,91 @@ class CodeHeuristics(Filter):
         self._literals = None if None in literals else literals
 
     def filter(self, doc):
-        p = self.params
-        text = doc.text
-        ascii_text = text.isascii()
-        data = text.encode("ascii") if ascii_text else text.encode("utf-8", "surrogatepass")
-        size = len(data)
-        if size == 0 or text.isspace():
-            return False, "empty"
-        if size < p.min_bytes:
-            return False, "too_small"
-        if size > p.max_bytes:
-            return False, "too_large"
-        if doc.metadata.get("lang") not in p.skip_langs:
-            verdict = self._line_rules(text, data, ascii_text)
-            if verdict:
-                return False, verdict
-        if p.drop_generated:
-            if self._paths.search(str(doc.metadata.get("path", ""))):
-                return False, "generated"
-            head = _head(text, p.generated_head_lines)
-            if (self._literals is None or any(lit in head for lit in self._literals)) and self._markers.search(head):
-                return False, "generated"
-        return True
+        return self.filter_batch([doc])[0]
 
-    def _line_rules(self, text: str, data: bytes, ascii_text: bool) -> str | None:
+    def filter_batch(self, batch):
+        """The size rules per document, the line rules on the whole batch at once (numpy), then the markers."""
         p = self.params
-        chars = np.frombuffer(data, np.uint8) if ascii_text else \
-            np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
-        newlines = np.flatnonzero(chars == 10)
-        if len(newlines) == 0:
-            longest = len(chars)
-        else:
-            longest = max(int(newlines[0]), len(chars) - 1 - int(newlines[-1]),
-                          int(np.diff(newlines).max()) - 1 if len(newlines) > 1 else 0)
+        verdicts: list = [None] * len(batch)
+        heads: list[int | None] = [None] * len(batch)  # where the marker search ends, when the line rules know it
+        ascii_lines: list[tuple[int, bytes]] = []
+        for i, doc in enumerate(batch):
+            text = doc.text
+            ascii_text = text.isascii()
+            data = text.encode("ascii") if ascii_text else text.encode("utf-8", "surrogatepass")
+            size = len(data)
+            if size == 0 or text.isspace():
+                verdicts[i] = "empty"
+            elif size < p.min_bytes:
+                verdicts[i] = "too_small"
+            elif size > p.max_bytes:
+                verdicts[i] = "too_large"
+            elif doc.metadata.get("lang") not in p.skip_langs:
+                if ascii_text:
+                    ascii_lines.append((i, data))
+                else:
+                    verdicts[i] = self._line_rules(text, data)
+        if ascii_lines:
+            rules = self._ascii_line_rules([d for _, d in ascii_lines])
+            for (i, _), (verdict, head) in zip(ascii_lines, rules):
+                verdicts[i], heads[i] = verdict, head
+        return [self._generated(doc, head) if verdict is None else (False, verdict)
+                for doc, verdict, head in zip(batch, verdicts, heads)]
+
+    def _generated(self, doc, head_end: int | None = None):
+        if not self.params.drop_generated:
+            return True
+        if self._paths.search(str(doc.metadata.get("path", ""))):
+            return False, "generated"
+        head = _head(doc.text, self.params.generated_head_lines) if head_end is None else doc.text[:head_end]
+        if self._literals is not None and not _contains_any(head, self._literals):
+            return True
+        return (False, "generated") if self._markers.search(head) else True
+
+    def _verdict(self, longest: int, chars: int, lines: int, alnum: int, size: int) -> str | None:
+        p = self.params
         if longest > p.max_line_length:
             return "long_line"
-        if len(text) / (len(newlines) + 1) > p.max_mean_line_length:
+        if chars / lines > p.max_mean_line_length:
             return "long_mean_line"
-        if _alnum_bytes(data, ascii_text) / len(data) < p.min_alnum_fraction:
+        if alnum / size < p.min_alnum_fraction:
             return "low_alnum"
         return None
+
+    def _ascii_line_rules(self, datas: list[bytes]) -> list[tuple[str | None, int]]:
+        """Line and character rules of many ASCII texts in a few numpy passes over their concatenation (joined by
+        newlines, so that every line of every text is one segment between two newlines); with each verdict, the
+        end of the text's head (its first ``generated_head_lines`` lines)."""
+        codes = np.frombuffer(b"\n".join(datas), np.uint8)
+        sizes = np.fromiter(map(len, datas), np.int64, len(datas))
+        starts = np.concatenate(([0], np.cumsum(sizes[:-1] + 1)))
+        newlines = np.flatnonzero(codes == 10)
+        segments = np.diff(np.concatenate(([-1], newlines, [len(codes)]))) - 1
+        first = np.searchsorted(newlines, starts)  # index of each text's first line among all segments
+        longest = np.maximum.reduceat(segments, first).tolist()
+        lines = np.diff(np.concatenate((first, [len(segments)]))).tolist()
+        alnum_mask = ((codes - 48) < 10) | (((codes | 32) - 97) < 26)
+        head_lines = self.params.generated_head_lines
+        out = []
+        for k, (start, size) in enumerate(zip(starts.tolist(), sizes.tolist())):
+            alnum = int(np.count_nonzero(alnum_mask[start:start + size]))
+            head = size if lines[k] <= head_lines else int(newlines[first[k] + head_lines - 1]) - start
+            out.append((self._verdict(longest[k], size, lines[k], alnum, size), head))
+        return out
+
+    def _line_rules(self, text: str, data: bytes) -> str | None:
+        """The line and character rules of one text with non-ASCII characters (line lengths in characters)."""
+        chars = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+        newlines = np.flatnonzero(chars == 10)
+        longest = int(np.diff(np.concatenate(([-1], newlines, [len(chars)]))).max()) - 1
+        return self._verdict(longest, len(text), len(newlines) + 1, _alnum_bytes(data), len(data))
+
+
+def _contains_any(text: str, literals: list[str]) -> bool:
+    for literal in literals:
+        if literal in text:
+            return True
+    return False
 
 
 def _alnum_bytes(data: bytes, ascii_text: bool = False) -> int:
