@@ -47,8 +47,9 @@ __all__ = [
     # languages
     "UNKNOWN_LANGUAGE", "language_for_path", "programming_languages",
     # storage: atomic files, shards, the corpus directory, persistent indexes
-    "IndexPart", "IndexStore", "Snapshot", "AtomicFile", "CorpusDir", "JsonlZstShard", "atomic_write_bytes", "doc_to_record", "file_fingerprint",
-    "filesystem", "iter_shard", "join", "open_shard", "read_bytes", "record_to_doc",
+    "IndexPart", "IndexStore", "Snapshot", "AtomicFile", "CorpusDir", "JsonlZstShard", "atomic_write_bytes",
+    "doc_to_record", "file_fingerprint", "filesystem", "iter_shard", "join", "open_shard", "read_bytes",
+    "record_to_doc",
     # bookkeeping for steps with their own run loop
     "step_accounting", "text_bytes",
     "__version__",

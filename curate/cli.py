@@ -70,8 +70,9 @@ def _load(pipeline: str, overrides: tuple[str, ...], output: str | None):
     return raw
 
 
-_set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                           help="Override a pipeline value, e.g. --set executor.workers=1 --set steps[2].with.threshold=0.8")
+_set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a pipeline value, e.g. --set executor.workers=1 --set steps[2].with.threshold=0.8")
 _output_option = click.option("-o", "--output", default=None, help="Override output.dir.")
 
 

@@ -52,8 +52,9 @@ class PluginInfo:
 
 
 def _install_hint(module: str) -> str:
-    hints = {"ray": "curate[ray]", "vllm": "curate[vllm]", "torch": "curate[llm-cpu]", "transformers": "curate[llm-cpu]",
-             "fasttext": "fasttext-numpy2-wheel", "tree_sitter_language_pack": "tree-sitter-language-pack==0.13.0"}
+    hints = {"ray": "curate[ray]", "vllm": "curate[vllm]", "torch": "curate[llm-cpu]",
+             "transformers": "curate[llm-cpu]", "fasttext": "fasttext-numpy2-wheel",
+             "tree_sitter_language_pack": "tree-sitter-language-pack==0.13.0"}
     return hints.get(module.split(".")[0], module.split(".")[0].replace("_", "-"))
 
 

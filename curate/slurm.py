@@ -76,7 +76,8 @@ class SlurmRun:
         chain = ", ".join(f"{job} ({name.removeprefix(self.job_name + '-')})" for name, job in launched)
         self.submitted = (f"{self.run_id} submitted to Slurm: jobs {chain}, then {finish_id} (curate finish) "
                           f"records the run. Follow with `squeue --me`; run the same `curate run` again to see "
-                          f"its state or to relaunch failed tasks. Logs: {self.corpus.path('runs', self.run_id, 'exec')}")
+                          f"its state or to relaunch failed tasks. "
+                          f"Logs: {self.corpus.path('runs', self.run_id, 'exec')}")
 
     def _submit_finish(self, after_job: str) -> str:
         spec, first = self.spec, self.executors[0]

@@ -89,9 +89,9 @@ class CorpusDir:
         if self.state_dir is None:
             raw = read_bytes(pointer)
             self.state_dir = raw.decode().strip() if raw else join(self.root, "state")
-        elif self.state_dir != join(self.root, "state"):
-            if (read_bytes(pointer) or b"").decode().strip() != self.state_dir:
-                atomic_write_bytes(pointer, self.state_dir.encode() + b"\n")
+        elif (self.state_dir != join(self.root, "state")
+              and (read_bytes(pointer) or b"").decode().strip() != self.state_dir):
+            atomic_write_bytes(pointer, self.state_dir.encode() + b"\n")
 
     # ---- paths -------------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:

@@ -22,9 +22,9 @@ GENERATED_PATHS = [r"(^|/)migrations/\d{4}_\w+\.py$", r"_pb2(_grpc)?\.pyi?$", r"
 
 class CodeHeuristics(Filter):
     """Drops files that are empty, too small or too large, have over-long lines (minified or data), too
-    few alphanumeric characters, or carry a marker of generated code in their head or a generated-file path. Each rule has its own
-    drop reason. Thresholds follow The Stack / StarCoder's preprocessing (max line length 1000, average
-    line length 100, alphanumeric fraction 0.25); Seed-Coder names such rules without numbers."""
+    few alphanumeric characters, or carry a marker of generated code in their head or a generated-file path.
+    Each rule has its own drop reason. Thresholds follow The Stack / StarCoder's preprocessing (max line length
+    1000, average line length 100, alphanumeric fraction 0.25); Seed-Coder names such rules without numbers."""
 
     class Params(PluginParams):
         min_bytes: int = Field(1, ge=0, description="Drop documents with fewer bytes (reason `too_small`; "

@@ -78,7 +78,8 @@ def backend_problems(config) -> list[str]:
     from pathlib import Path
 
     problems = [f"with.backend.kind: {config.kind} needs `{module}` (pip install '{req}')"
-                for module, req in BACKEND_REQUIREMENTS[config.kind].items() if importlib.util.find_spec(module) is None]
+                for module, req in BACKEND_REQUIREMENTS[config.kind].items()
+                if importlib.util.find_spec(module) is None]
     if config.kind == "transformers" and not Path(config.model).is_dir():
         problems.append(f"with.backend.model: {config.model!r} is not a local model directory (the transformers "
                         f"backend never downloads)")

@@ -31,9 +31,10 @@ class MinhashDedup(Stage):
     shards and runs. Documents are inserted in ``keep`` order (earlier runs first): a document with a
     confirmed edge to one inserted before it is dropped with ``dedup.cluster`` and ``dedup.kept_id`` (the
     cluster's earliest member, which survives), ``dedup.match_id`` (the earlier document it matched directly)
-    and, with ``verify``, ``dedup.jaccard`` (their exact Jaccard similarity). ``level: repo`` treats a repository's files as one shingle set and drops
-    duplicate repositories whole. Signatures, bucket keys and candidate pairs are files between the stage's
-    jobs, so memory stays bounded and the jobs run unchanged on Ray or Slurm.
+    and, with ``verify``, ``dedup.jaccard`` (their exact Jaccard similarity). ``level: repo`` treats a
+    repository's files as one shingle set and drops duplicate repositories whole. Signatures, bucket keys and
+    candidate pairs are files between the stage's jobs, so memory stays bounded and the jobs run unchanged on Ray
+    or Slurm.
     """
 
     namespace = "dedup"

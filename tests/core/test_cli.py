@@ -14,7 +14,7 @@ def test_plugins_list_shows_kind_and_origin():
     out = run_cli("plugins", "list").stdout
     for name, kind in (("exact_dedup", "stage"), ("code_heuristics", "filter"), ("jsonl", "source"),
                        ("language_from_extension", "annotator")):
-        line = next(l for l in out.splitlines() if f" {name} " in l)
+        line = next(row for row in out.splitlines() if f" {name} " in row)
         assert kind in line and "built-in" in line
 
 
@@ -57,7 +57,8 @@ def test_third_party_plugin_installed_with_pip_is_usable_by_name(repo_root, tmp_
     assert "min_lines" in listed and "third-party (curate-example-plugin 0.1.0)" in listed
     shown = run_cli("plugins", "show", "min_lines", env=env).stdout
     assert "Minimum number of lines to keep a document." in shown
-    pipeline = {"name": "tp", "inputs": [{"source": "jsonl", "with": {"paths": [str(default_input / "spf13__pflag.jsonl.zst")]}}],
+    paths = [str(default_input / "spf13__pflag.jsonl.zst")]
+    pipeline = {"name": "tp", "inputs": [{"source": "jsonl", "with": {"paths": paths}}],
                 "output": {"dir": str(tmp_path / "out")}, "steps": [{"uses": "min_lines", "with": {"min_lines": 30}}]}
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(pipeline))

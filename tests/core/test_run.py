@@ -83,8 +83,8 @@ def test_interrupted_run_refuses_a_different_pipeline(default_input, tmp_path, f
     env = {"PYTHONPATH": str(faulty_plugin_path)}
     marker = tmp_path / "armed"
     marker.write_text("x")
-    pipeline = _github_pipeline(default_input, tmp_path / "out",
-                                [{"uses": "kill_once", "with": {"doc_id": "spf13/pflag:flag.go", "marker": str(marker)}}])
+    kill_once = {"uses": "kill_once", "with": {"doc_id": "spf13/pflag:flag.go", "marker": str(marker)}}
+    pipeline = _github_pipeline(default_input, tmp_path / "out", [kill_once])
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(pipeline))
     assert run_cli("run", path, "-w", "1", env=env, check=False).returncode == -9

@@ -27,7 +27,8 @@ def subset_override() -> str:
 
 FAULT_MODULE = '''
 """Test-only plugin: the first time task `rank` reaches its `after`-th document, it records its pid and its
-parent's pid (the Ray actor or Slurm job step) and the GPUs it was given in `flag_dir`/victim.json and waits there to be killed.
+parent's pid (the Ray actor or Slurm job step) and the GPUs it was given in `flag_dir`/victim.json and waits there to
+be killed.
 Once `flag_dir`/killed exists it lets every document through: it never changes the output."""
 import json, os, time
 from pathlib import Path

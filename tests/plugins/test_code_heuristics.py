@@ -18,7 +18,8 @@ def test_real_sources_pass_and_each_rule_has_its_reason(checkouts, shared_data):
     migration = (shared_data / "tricky/generated/django_auth_migration_0001_initial.py").read_text()
     docs = [make_doc(real, "real", lang="python"), make_doc("", "empty"), make_doc("   \n\n", "blank"),
             make_doc(minified, "minified", lang="javascript"), make_doc(pb2, "pb2", lang="python"),
-            make_doc(migration, "migration", lang="python", path="django/contrib/auth/migrations/0001_initial.py"), make_doc("=" * 60 + "\n", "symbols"),
+            make_doc(migration, "migration", lang="python", path="django/contrib/auth/migrations/0001_initial.py"),
+            make_doc("=" * 60 + "\n", "symbols"),
             make_doc("x" * 2_000_001, "huge"), make_doc(("a" * 150 + "\n") * 10, "wide")]
     result = apply_step(CodeHeuristics(), docs)
     assert [d.id for d in result.kept] == ["real"]

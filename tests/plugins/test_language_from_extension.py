@@ -31,7 +31,8 @@ def test_real_repositories_main_languages(checkouts):
 
 
 def test_filenames_shebang_and_unknown():
-    docs = [make_doc("", "1", path="pkg/Makefile"), make_doc("#!/usr/bin/env python3\nprint(1)\n", "2", path="bin/tool"),
+    docs = [make_doc("", "1", path="pkg/Makefile"),
+            make_doc("#!/usr/bin/env python3\nprint(1)\n", "2", path="bin/tool"),
             make_doc("", "3", path="data/blob.xyz"), make_doc("", "4", path="src/App.TSX"),
             make_doc("", "5", path="x.rs", lang="rust-preset")]
     kept = apply_step(LanguageFromExtension(), docs).kept

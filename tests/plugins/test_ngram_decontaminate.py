@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import shutil
 from collections import defaultdict
+from pathlib import Path
 
 import orjson
 import pytest
@@ -83,10 +84,10 @@ def test_recall_on_every_planted_humaneval_and_mbpp_problem(checkouts, tmp_path)
         assert doc.metadata["drop.reason"].startswith("contaminated:")
         if item in doc.metadata["decontam.items"]:
             found[(how, name)] += 1
-    for doc_id, (how, name, item) in truth.items():
+    for how, name, _item in truth.values():
         totals[(how, name)] += 1
     dropped_ids = {d.id for d in result.dropped}
-    for doc_id, (how, name, item) in truth.items():
+    for doc_id, (how, _name, item) in truth.items():
         if doc_id not in dropped_ids:
             misses[how].append(item)
     print("\nrecall per alteration (planted into real files of ../shared/data/repos):")
@@ -285,14 +286,16 @@ def test_benchmarks_list_shows_the_bundled_files_with_licences():
     assert {r["name"]: (r["items"], r["licence"]) for r in rows} == {"humaneval": (164, "MIT"),
                                                                       "mbpp": (974, "CC-BY-4.0")}
     for row in rows:
-        assert "Permission" in open(row["licence_file"]).read() or "CC BY 4.0" in open(row["licence_file"]).read()
+        licence = Path(row["licence_file"]).read_text()
+        assert "Permission" in licence or "CC BY 4.0" in licence
 
 
 def test_stricter_specificity_rule_drops_generic_loops(checkouts, tmp_path):
     """`min_distinctive_words: 1` also requires a word found in < 10% of reference files: HumanEval/40's
     generic double loop (which flags sympy's crypto.py with the defaults) is then not indexed."""
     host = dict(_repo_files(checkouts))["pallets__itsdangerous:src/itsdangerous/encoding.py"]
-    loop = "def pairs(l):\n    for i in range(len(l)):\n        for j in range(i + 1, len(l)):\n            yield i, j\n"
+    loop = ("def pairs(l):\n    for i in range(len(l)):\n        for j in range(i + 1, len(l)):\n"
+            "            yield i, j\n")
     doc = plant(host, loop)
     default = apply_step(_filter(tmp_path / "default"), [make_doc(doc, "loop")])
     assert default.reasons == {"loop": "contaminated:humaneval"}

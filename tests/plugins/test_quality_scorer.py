@@ -1,5 +1,6 @@
-"""Distillation: `curate label` against a real local server (PROXY labels, see plugins/curate_plugins/_quality/proxy.py),
-`curate train scorer`, then the `quality_scorer` annotator on held-out files."""
+"""Distillation: `curate label` against a real local server (PROXY labels, see
+plugins/curate_plugins/_quality/proxy.py), `curate train scorer`, then the `quality_scorer` annotator on held-out
+files."""
 
 from __future__ import annotations
 

@@ -43,7 +43,8 @@ def repos(bundles) -> dict[str, list[RepoFile]]:
 @pytest.fixture(scope="module")
 def deps(repos):
     parsers = Parsers()
-    return {repo: repo_dependencies({f.path: (f.lang, f.text) for f in files}, parsers) for repo, files in repos.items()}
+    return {repo: repo_dependencies({f.path: (f.lang, f.text) for f in files}, parsers)
+            for repo, files in repos.items()}
 
 
 @pytest.fixture(scope="module")
@@ -327,7 +328,8 @@ def test_long_context_pipeline_end_to_end(repo_root, tmp_path, repos):
 
 SYNTHETIC = {
     "go": ({"go.mod": ("go-module", "module example.com/tool\n\ngo 1.22\n"),
-            "cmd/tool/main.go": ("go", 'package main\n\nimport (\n\t"fmt"\n\tcfg "example.com/tool/internal/config"\n)\n'
+            "cmd/tool/main.go": ("go", 'package main\n\nimport (\n\t"fmt"\n'
+                                       '\tcfg "example.com/tool/internal/config"\n)\n'
                                        "\nfunc main() { fmt.Println(cfg.Load()) }\n"),
             "internal/config/config.go": ("go", "package config\n\nfunc Load() Settings { return Settings{} }\n"),
             "internal/config/types.go": ("go", "package config\n\ntype Settings struct{}\n"),
@@ -336,7 +338,8 @@ SYNTHETIC = {
            {("cmd/tool/main.go", "internal/config/config.go"), ("cmd/tool/main.go", "internal/config/types.go"),
             ("internal/config/config.go", "internal/config/types.go"),
             ("internal/config/config_test.go", "internal/config/config.go")}),
-    "typescript": ({"src/index.ts": ("typescript", 'export { App } from "./app.js";\nimport type { X } from "./types";\n'),
+    "typescript": ({"src/index.ts": ("typescript", 'export { App } from "./app.js";\n'
+                                                   'import type { X } from "./types";\n'),
                     "src/app.tsx": ("tsx", 'import { helper } from "./util";\nimport React from "react";\n'
                                            "export const App = () => <div>{helper()}</div>;\n"),
                     "src/util/index.ts": ("typescript", "export const helper = () => 1;\n"),
@@ -365,8 +368,9 @@ SYNTHETIC = {
                 "pkg/sub/__init__.py": ("python", ""),
                 "pkg/sub/deep.py": ("python", "from ..helpers import *\nthing = 1\n"),
                 "scripts/go.py": ("python", "import pkg.core\nfrom pkg import helpers as h\nimport numpy\n")},
-               {("pkg/__init__.py", "pkg/core.py"), ("pkg/core.py", "pkg/helpers.py"), ("pkg/core.py", "pkg/sub/deep.py"),
-                ("pkg/core.py", "pkg/__init__.py"), ("pkg/sub/deep.py", "pkg/helpers.py"),
+               {("pkg/__init__.py", "pkg/core.py"), ("pkg/core.py", "pkg/helpers.py"),
+                ("pkg/core.py", "pkg/sub/deep.py"), ("pkg/core.py", "pkg/__init__.py"),
+                ("pkg/sub/deep.py", "pkg/helpers.py"),
                 ("scripts/go.py", "pkg/core.py"), ("scripts/go.py", "pkg/helpers.py"),
                 ("scripts/go.py", "pkg/__init__.py")}),
 }

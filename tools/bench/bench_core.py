@@ -127,7 +127,8 @@ def main() -> None:
                 best[name] = min(best[name], fn(out))
             finally:
                 shutil.rmtree(out, ignore_errors=True)
-    print(f"corpus: {corpus} ({len(files)} shards, {docs:,} docs, {mb:.1f} MB of text), 1 worker, best of {args.repeat}")
+    print(f"corpus: {corpus} ({len(files)} shards, {docs:,} docs, {mb:.1f} MB of text), 1 worker, "
+          f"best of {args.repeat}")
     print(f"{'configuration':32s} {'seconds':>8s} {'MB/s/core':>10s} {'docs/s/core':>12s}")
     for name, seconds in best.items():
         print(f"{name:32s} {seconds:8.2f} {mb / seconds:10.2f} {docs / seconds:12,.0f}")

@@ -139,7 +139,8 @@ def main() -> int:
         Path(f"{tmp}/dt-regex").mkdir()
         contenders["datatrove NGramsDecontFilter (regex words)"] = datatrove_filter(f"{tmp}/dt-regex", "regex")
         if not args.skip_spacy and importlib.util.find_spec("spacy") is None:
-            print("spaCy is not installed (pip install 'curate[bench-decontam]'): skipping datatrove's default tokenizer")
+            print("spaCy is not installed (pip install 'curate[bench-decontam]'): "
+                  "skipping datatrove's default tokenizer")
         elif not args.skip_spacy:
             Path(f"{tmp}/dt-spacy").mkdir()
             contenders["datatrove NGramsDecontFilter (default spaCy words)"] = datatrove_filter(f"{tmp}/dt-spacy", "en")

@@ -8,9 +8,10 @@ MinHashLSH, on real code with planted near-duplicates.
 Every system runs in its own subprocess (peak RSS of the largest process and of the whole process tree,
 sampled every 0.1 s; CPU: user+sys of every process of the tree, as last sampled, so a process's final
 0.1 s is missed: the CPU figures are slight underestimates for every system alike). The same input and
-parameters for all: 5-gram shingles over identifier tokens (datatrove gets our tokenizer and no text normalisation), Jaccard 0.7, and by default
-32 bands × 8 rows, the layout minhash_dedup derives with verification on (datatrove: 32 buckets × 8 hashes;
-datasketch: MinHashLSH(num_perm=256, params=(32, 8))); `--bands 25 --rows 10` gives BigCode's layout.
+parameters for all: 5-gram shingles over identifier tokens (datatrove gets our tokenizer and no text normalisation),
+Jaccard 0.7, and by default 32 bands × 8 rows, the layout minhash_dedup derives with verification on (datatrove:
+32 buckets × 8 hashes; datasketch: MinHashLSH(num_perm=256, params=(32, 8))); `--bands 25 --rows 10` gives
+BigCode's layout.
 Runs are interleaved (ours, datatrove, datasketch, then again with --repeat); the machine is shared with other
 jobs, so wall-clock figures are noisy: compare the CPU-time figures (MB per CPU-second = MB/s per core).
 """

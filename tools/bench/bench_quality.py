@@ -1,8 +1,8 @@
 """Distilled quality scorer vs its oracle: files/s per core over the real repositories in ../shared/data/repos.
 
 1. Reads every file at HEAD of the bundles (git_repos source) and tags its language.
-2. Labels them with the PROXY rubric (plugins/curate_plugins/_quality/proxy.py: no LLM can run here; these labels are not
-   Seed-Coder-like quality), holds 20% out by content hash, trains both scorer approaches and prints their
+2. Labels them with the PROXY rubric (plugins/curate_plugins/_quality/proxy.py: no LLM can run here; these labels
+   are not Seed-Coder-like quality), holds 20% out by content hash, trains both scorer approaches and prints their
    held-out MAE against those labels.
 3. Times, in one process (= one core; torch limited to 1 thread), interleaved over several rounds because the
    machine is shared: the kept scorer (and the other approach) over all files, and the oracle = the
@@ -146,7 +146,8 @@ def main():
     med = {k: statistics.median(v) for k, v in rows.items()}
     print(f"\nload average during the run: {os.getloadavg()}")
     print(f"per core (median of {args.rounds} interleaved rounds, shared machine: noisy):")
-    print(f"  distilled scorer ({meta['approach']}): {med['scorer']:.1f} files/s, {med['scorer'] * mb / len(docs):.2f} MB/s")
+    scorer_mbs = med['scorer'] * mb / len(docs)
+    print(f"  distilled scorer ({meta['approach']}): {med['scorer']:.1f} files/s, {scorer_mbs:.2f} MB/s")
     print(f"  other approach ({other_name}):        {med['other']:.1f} files/s")
     for mode in ("expected", "generate"):
         print(f"  oracle tiny Llama, {mode:8s}: {med[mode]:.2f} files/s, {statistics.median(tokens[mode]):.0f} tokens/s"

@@ -40,7 +40,8 @@ def main() -> None:
         target = out / f"{bundle.stem}.jsonl.zst"
         target.write_bytes(zstandard.ZstdCompressor(level=19).compress(lines))
         _copy_licenses(bundle, out / "LICENSES", bundle.stem)
-        print(f"{name}: {len(records)} files, {len(lines) / 1e6:.2f} MB -> {target} ({target.stat().st_size / 1e3:.0f} KB)")
+        size_kb = target.stat().st_size / 1e3
+        print(f"{name}: {len(records)} files, {len(lines) / 1e6:.2f} MB -> {target} ({size_kb:.0f} KB)")
 
 
 def _copy_licenses(bundle: Path, folder: Path, stem: str) -> None:

@@ -92,7 +92,8 @@ class ClusterResolver(PipelineStep):
 
     def __init__(self, ctx, namespace: str, parts: int, bucket_tasks: int, params):
         super().__init__()
-        self.ctx, self.namespace, self.parts, self.bucket_tasks, self.params = ctx, namespace, parts, bucket_tasks, params
+        self.ctx, self.namespace, self.parts = ctx, namespace, parts
+        self.bucket_tasks, self.params = bucket_tasks, params
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         batch = Batch(self.ctx.work_dir, self.parts)

@@ -2,9 +2,10 @@
 
 Tokens are the maximal runs of identifier characters: ASCII letters, digits and ``_``, and any non-ASCII
 character (so Unicode identifiers stay whole). ASCII punctuation, operators and whitespace only separate
-tokens (BigCode's ``NON_ALPHA`` split). Splitting is a ``bytes.translate`` plus ``split``, about 100 MB/s. A shingle is
-``ngram`` consecutive tokens; each token is hashed to 64 bits (rensa's fixed-key token hash) and a shingle's 64-bit hash is a
-polynomial of its token hashes followed by a 64-bit finaliser, so no shingle string is ever built.
+tokens (BigCode's ``NON_ALPHA`` split). Splitting is a ``bytes.translate`` plus ``split``, about 100 MB/s. A
+shingle is ``ngram`` consecutive tokens; each token is hashed to 64 bits (rensa's fixed-key token hash) and a
+shingle's 64-bit hash is a polynomial of its token hashes followed by a 64-bit finaliser, so no shingle string is
+ever built.
 """
 
 from __future__ import annotations

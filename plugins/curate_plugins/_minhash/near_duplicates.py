@@ -13,8 +13,19 @@ from collections import Counter
 
 IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]{3,}\b")
 COMMENT_LINE = re.compile(r"^(\s*)(#|//|\*|/\*)(.*)$")
-KEYWORDS = set(["self", "this", "return", "import", "from", "class", "def", "function", "const", "static", "public", "private", "void", "while", "for", "else", "elif", "switch", "case", "break", "continue", "struct", "include", "define", "typedef", "unsigned", "signed", "char", "double", "float", "null", "None", "True", "False", "true", "false", "new", "delete", "try", "catch", "except", "finally", "throw", "raise", "yield", "async", "await", "lambda", "package", "interface", "extends", "implements", "final", "abstract", "sizeof", "extern", "inline", "module", "exports", "require"])
-WORDS = ["value", "item", "entry", "buffer", "result", "helper", "index", "count", "total", "parse", "check", "handle", "build", "update", "node", "state", "config", "option", "error", "target", "source", "output", "input", "record", "field", "token", "cache"]
+KEYWORDS = {
+    "self", "this", "return", "import", "from", "class", "def", "function", "const", "static", "public",
+    "private", "void", "while", "for", "else", "elif", "switch", "case", "break", "continue", "struct",
+    "include", "define", "typedef", "unsigned", "signed", "char", "double", "float", "null", "None", "True",
+    "False", "true", "false", "new", "delete", "try", "catch", "except", "finally", "throw", "raise", "yield",
+    "async", "await", "lambda", "package", "interface", "extends", "implements", "final", "abstract", "sizeof",
+    "extern", "inline", "module", "exports", "require"
+}
+WORDS = [
+    "value", "item", "entry", "buffer", "result", "helper", "index", "count", "total", "parse", "check",
+    "handle", "build", "update", "node", "state", "config", "option", "error", "target", "source", "output",
+    "input", "record", "field", "token", "cache"
+]
 LICENCE_HEADER = ["Copyright (c) {year} {owner}", "", "Permission is hereby granted, free of charge, to any person "
                   "obtaining a copy", "of this software and associated documentation files (the \"Software\"), to "
                   "deal", "in the Software without restriction, including without limitation the rights",

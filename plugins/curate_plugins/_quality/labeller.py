@@ -128,7 +128,8 @@ class Labeller:
         if completion.error:
             return Label(error=f"backend: {completion.error}", attempts=attempts, transient=True)
         rating = parse_rating(completion.text, doc.text)
-        expected = expected_after_marker(completion.tokens, completion.top_logprobs) if completion.top_logprobs else None
+        expected = (expected_after_marker(completion.tokens, completion.top_logprobs)
+                    if completion.top_logprobs else None)
         if self.settings.mode == "generate" and rating is None:
             expected = None  # an expected value without a stated rating is not an answer
         error = None if (rating is not None or expected is not None) else \

@@ -384,7 +384,8 @@ def parse_document(text: str | bytes, lang: str | None, path: str | None = None,
     (``namespace x {``, ``template <``, ``std::``), the other one only when the first reports errors; the
     parse with fewer error bytes (then fewer error nodes) is kept. ``try_alternatives`` may be a predicate
     ``(errors, size) -> bool``: the other grammar is then tried only when it returns true (for instance, only
-    when the first parse would be dropped), which saves the second parse of most macro-laden C headers. ``timeout_s`` bounds each parse (``ParseTimeout``).
+    when the first parse would be dropped), which saves the second parse of most macro-laden C headers.
+    ``timeout_s`` bounds each parse (``ParseTimeout``).
     """
     grammar = grammar_for(lang, path)
     if grammar is None:
