@@ -109,7 +109,8 @@ def test_datasets_reads_parquet_without_the_card(mixed_corpus, tmp_path):
     if fmt != "parquet":
         pytest.skip("JSON Lines carry no types: datasets takes them from the card (previous test)")
     files = {"train": str(corpus / "data/*/*.parquet"), "excluded": str(corpus / "excluded/*/*.parquet")}
-    data = datasets.load_dataset("parquet", data_files={"train": files["train"]}, split="train", cache_dir=str(tmp_path))
+    data = datasets.load_dataset("parquet", data_files={"train": files["train"]}, split="train",
+                                 cache_dir=str(tmp_path))
     excluded = datasets.load_dataset("parquet", data_files={"train": files["excluded"]}, split="train",
                                      cache_dir=str(tmp_path))
     assert data.num_rows == len(read_corpus(corpus))
