@@ -191,3 +191,18 @@ def test_the_script_in_docs_schema_reads_a_parquet_corpus(mixed_corpus, repo_roo
     assert proc.returncode == 0, proc.stderr
     assert f"{len(read_corpus(corpus))} kept; {len(read_excluded(corpus))} dropped" in proc.stdout
     assert "exact_duplicate" in proc.stdout
+
+
+def test_short_excluded_records_keep_the_schema_ids_and_reasons(tmp_path, default_input):
+    pipeline = {"name": "short", "inputs": [{"source": "jsonl",
+                                             "with": {"paths": [str(default_input / "spf13__pflag.jsonl.zst")]}}],
+                "output": {"dir": str(tmp_path / "out"), "format": "parquet", "keep_excluded": False},
+                "steps": [{"uses": "code_heuristics", "with": {"max_line_length": 60}}]}
+    run_pipeline_dict(pipeline)
+    excluded = read_excluded(tmp_path / "out")
+    assert excluded and all(r["text"] == "" and r["metadata"]["drop.step"] == "code_heuristics" for r in excluded)
+    assert "long_line" in {r["metadata"]["drop.reason"] for r in excluded}
+    assert all(r["metadata"]["path"] and r["metadata"]["source.name"] == "jsonl" for r in excluded)
+    files = list((tmp_path / "out/excluded").rglob("*.parquet"))
+    columns = list(json.loads((tmp_path / "out/schema.json").read_text())["excluded"])
+    assert pq.read_schema(files[0]).names == columns
