@@ -29,12 +29,14 @@ class JsonlSource(RecordSource):
 
     def read_shard(self, shard: str) -> Iterator:
         fs, path = filesystem(shard)
-        with fs.open(path, "rb") as raw:
+        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        # a local file is read through Python's own buffered reader: line iteration stays in C
+        with (open(path, "rb", buffering=1 << 20) if local else fs.open(path, "rb")) as raw:
             stream = _decompressed(raw, path)
             lineno = 0
             try:
                 for lineno, line in enumerate(stream, start=1):
-                    if not line.strip():
+                    if line.isspace():
                         continue
                     yield self._parse_line(line, shard, lineno)
             except (zstandard.ZstdError, EOFError, OSError, gzip.BadGzipFile) as exc:
