@@ -29,6 +29,11 @@ ROW_GROUP_BYTES = 64 << 20
 ROW_GROUP_MAX_ROWS = 100_000
 
 
+def is_local(fs) -> bool:
+    """True for fsspec's local filesystem (paths can be opened with ``open``)."""
+    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+
+
 def doc_to_record(doc: Document) -> dict:
     return {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
 
@@ -48,7 +53,8 @@ class AtomicFile:
         self.fs, self.final = filesystem(path)
         self.fs.makedirs(posixpath.dirname(self.final), exist_ok=True)
         self.tmp = f"{self.final}.tmp-{uuid.uuid4().hex[:8]}"
-        self.handle = self.fs.open(self.tmp, "wb")
+        # a local file is written through Python's own buffered writer (writes stay in C)
+        self.handle = open(self.tmp, "wb", buffering=1 << 20) if is_local(self.fs) else self.fs.open(self.tmp, "wb")
 
     def commit(self) -> None:
         self.handle.close()
@@ -263,16 +269,12 @@ class ScratchWriter(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         file = AtomicFile(self.path_for(rank))
         try:
-            pending = bytearray()
+            write = file.handle.write
             option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
             for doc in data or ():
                 text = doc.text.encode("utf-8", "surrogatepass")
-                pending += orjson.dumps((doc.id, doc.metadata, len(text)), option=option, default=str)
-                pending += text
-                if len(pending) >= 1 << 22:
-                    file.handle.write(pending)
-                    pending.clear()
-            file.handle.write(pending)
+                write(orjson.dumps((doc.id, doc.metadata, len(text)), option=option, default=str))
+                write(text)
         except BaseException:
             file.discard()
             raise
@@ -293,8 +295,7 @@ class ShardReader(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         fs, path = filesystem(self.writer.path_for(rank))
-        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
-        with (open(path, "rb", buffering=1 << 22) if local else fs.open(path, "rb", block_size=1 << 22)) as handle:
+        with (open(path, "rb", buffering=1 << 22) if is_local(fs) else fs.open(path, "rb", block_size=1 << 22)) as handle:
             readline, read = handle.readline, handle.read
             while header := readline():
                 doc_id, metadata, size = orjson.loads(header)

@@ -9,6 +9,7 @@ import orjson
 import zstandard
 from pydantic import Field
 
+from curate.io import is_local
 from curate.plugin import Reject
 from curate.sources.records import RecordParams, RecordSource, record_to_document
 from curate.state import filesystem
@@ -29,9 +30,8 @@ class JsonlSource(RecordSource):
 
     def read_shard(self, shard: str) -> Iterator:
         fs, path = filesystem(shard)
-        local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
         # a local file is read through Python's own buffered reader: line iteration stays in C
-        with (open(path, "rb", buffering=1 << 20) if local else fs.open(path, "rb")) as raw:
+        with (open(path, "rb", buffering=1 << 20) if is_local(fs) else fs.open(path, "rb")) as raw:
             stream = _decompressed(raw, path)
             lineno = 0
             try:
