@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 demo: install
 	$(BIN)/curate run pipelines/github_files.yaml
-	$(BIN)/curate report out/github-files --no-yaml
+	$(BIN)/curate report out/github-files --no-yaml --html out/github-files-report.html
 
 test: install
 	$(BIN)/python -m pytest

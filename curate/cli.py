@@ -206,15 +206,43 @@ def _print_metadata(cls) -> None:
 @click.option("--run", "run_id", default=None, help="Only this run (e.g. run-0002).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--no-yaml", is_flag=True, help="Do not print each run's resolved pipeline.")
-def report(corpus_dir, run_id, as_json, no_yaml):
+@click.option("--html", "html_path", default=None, metavar="FILE",
+              help="Also write a self-contained HTML page with charts (funnel, drops, languages, lengths, scores, "
+                   "licences, runs).")
+@click.option("--card", is_flag=True, help="Rewrite the dataset card CORPUS_DIR/README.md (Hugging Face layout).")
+def report(corpus_dir, run_id, as_json, no_yaml, html_path, card):
     """What the runs in CORPUS_DIR did: funnel per step, drop reasons, throughput, pipeline and plugin versions."""
-    from curate.report import corpus_report, print_report
+    from curate.corpusread import CorpusReadError
+    from curate.report import ReportError, corpus_report, print_report
 
-    data = corpus_report(corpus_dir, run_id, show_yaml=not no_yaml)
+    try:
+        data = corpus_report(corpus_dir, run_id, show_yaml=not no_yaml)
+        written = _report_files(corpus_dir, run_id, html_path, card)
+    except (ReportError, CorpusReadError) as exc:
+        err_console.print(f"error: {exc}", markup=False, style="red")
+        sys.exit(2)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         print_report(data, console, show_yaml=not no_yaml)
+    for line in written:
+        err_console.print(line, markup=False)
+
+
+def _report_files(corpus_dir: str, run_id: str | None, html_path: str | None, card: bool) -> list[str]:
+    written = []
+    if html_path:
+        from curate.report import corpus_facts
+        from curate.report_html import write_html
+
+        write_html(corpus_facts(corpus_dir, run_id), html_path)
+        written.append(f"HTML report: {html_path}")
+    if card:
+        from curate.card import write_card
+
+        path = write_card(corpus_dir, force=True)
+        written.append(f"dataset card: {path}")
+    return written
 
 
 @main.command()

@@ -34,6 +34,12 @@ def is_local(fs) -> bool:
     return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
 
+def open_file(fs, path: str, mode: str, buffer: int = 1 << 20):
+    """``path`` opened through Python's own buffered I/O when it is local (reads and writes stay in C), else
+    through fsspec."""
+    return open(path, mode, buffering=buffer) if is_local(fs) else fs.open(path, mode, block_size=buffer)
+
+
 def doc_to_record(doc: Document) -> dict:
     return {"id": doc.id, "text": doc.text, "metadata": doc.metadata}
 
@@ -53,8 +59,7 @@ class AtomicFile:
         self.fs, self.final = filesystem(path)
         self.fs.makedirs(posixpath.dirname(self.final), exist_ok=True)
         self.tmp = f"{self.final}.tmp-{uuid.uuid4().hex[:8]}"
-        # a local file is written through Python's own buffered writer (writes stay in C)
-        self.handle = open(self.tmp, "wb", buffering=1 << 20) if is_local(self.fs) else self.fs.open(self.tmp, "wb")
+        self.handle = open_file(self.fs, self.tmp, "wb")
 
     def commit(self) -> None:
         self.handle.close()
@@ -214,10 +219,9 @@ def iter_shard(path: str) -> Iterator[dict]:
                     yield decode_row(row)
         return
     with fs.open(p, "rb") as handle:
-        stream = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True) \
-            if p.endswith(".zst") else handle
+        chunks = _zstd_chunks(handle, path) if p.endswith(".zst") else iter(lambda: handle.read(1 << 22), b"")
         pending = b""
-        while chunk := stream.read(1 << 22):
+        for chunk in chunks:
             lines = (pending + chunk).split(b"\n")
             pending = lines.pop()
             for line in lines:
@@ -225,6 +229,22 @@ def iter_shard(path: str) -> Iterator[dict]:
                     yield decode_row(orjson.loads(line))
         if pending.strip():
             yield decode_row(orjson.loads(pending))
+
+
+def _zstd_chunks(handle, path: str, size: int = 1 << 22) -> Iterator[bytes]:
+    """The decompressed data of every frame of a zstd file, in chunks; a truncated last frame is an error naming
+    the file (a plain stream reader would stop silently)."""
+    dctx = zstandard.ZstdDecompressor()
+    frame, started = dctx.decompressobj(), False
+    while raw := handle.read(size):
+        while raw:
+            started = True
+            yield frame.decompress(raw)
+            raw = frame.unused_data if frame.eof else b""
+            if frame.eof:
+                frame, started = dctx.decompressobj(), bool(raw)
+    if started and not frame.eof:
+        raise ValueError(f"{path}: truncated zstd data (the last frame does not end)")
 
 
 class ShardWriter(PipelineStep):
@@ -295,7 +315,7 @@ class ShardReader(PipelineStep):
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         fs, path = filesystem(self.writer.path_for(rank))
-        with (open(path, "rb", buffering=1 << 22) if is_local(fs) else fs.open(path, "rb", block_size=1 << 22)) as handle:
+        with open_file(fs, path, "rb", 1 << 22) as handle:
             readline, read = handle.readline, handle.read
             while header := readline():
                 doc_id, metadata, size = orjson.loads(header)

@@ -10,7 +10,6 @@ identically.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from datatrove.data import DocumentsPipeline
@@ -19,8 +18,9 @@ from datatrove.pipeline.base import PipelineStep
 from curate.config import ResolvedPipeline
 from curate.io import ExcludedSink, OutputLayout, ScratchWriter, ShardReader, ShardWriter
 from curate.plugin import DocumentStep, Reject, RunContext, Stage, StageContext
+from curate.progress import ProgressWriter
 from curate.schema import CorpusSchema, MetadataChecker, OutputField, checking_enabled, core_fields
-from curate.state import CorpusDir, atomic_write_bytes
+from curate.state import CorpusDir
 from curate.stepstats import step_accounting, text_bytes
 
 
@@ -48,6 +48,8 @@ class Segment:
 class Plan:
     run_id: str
     segments: list[Segment] = field(default_factory=list)
+    #: the input shards each task reads (task r of every per-shard segment handles ``groups[r]``)
+    groups: list[list[ShardAssignment]] = field(default_factory=list)
 
 
 class SourceStep(PipelineStep):
@@ -65,11 +67,11 @@ class SourceStep(PipelineStep):
         self.names = names or [getattr(type(s), "plugin_name", type(s).__name__) for s in sources]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        progress = _Progress(self.progress_dir, rank)
+        progress = ProgressWriter(self.progress_dir, rank)
         with step_accounting(self.context, self.excluded, rank) as counters:
             for assignment in self.tasks[rank]:
                 yield from self._read(assignment, counters, progress, rank)
-        progress.tick(0, force=True)
+        progress.finish()
 
     def _read(self, assignment: ShardAssignment, counters, progress, rank: int):
         source = self.sources[assignment.input_index]
@@ -104,23 +106,6 @@ def _source_checker(source) -> MetadataChecker | None:
         return None
     fields = {f.key: f for f in core_fields()} | source.output_fields()
     return MetadataChecker(f"source '{type(source).__name__}'", fields)
-
-
-class _Progress:
-    """Writes this rank's document count to a small file a few times per second (read by the progress bar)."""
-
-    def __init__(self, folder: str | None, rank: int):
-        self.path = f"{folder}/{rank:05d}.json" if folder else None
-        self.docs = self.bytes = 0
-        self.last = 0.0
-
-    def tick(self, nbytes: int, force: bool = False) -> None:
-        if nbytes:
-            self.docs += 1
-            self.bytes += nbytes
-        if self.path and (force or (self.docs & 255 == 0 and time.monotonic() - self.last > 0.5)):
-            self.last = time.monotonic()
-            atomic_write_bytes(self.path, b'{"docs": %d, "bytes": %d}' % (self.docs, self.bytes))
 
 
 def instantiate(step, context: RunContext):
@@ -167,7 +152,7 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
         return ExcludedSink(excluded_dir, step_id, full, segment, layout)
 
     sources = [instantiate(s, context(s.step_id, 0, 0)) for s in resolved.inputs]
-    plan = Plan(run_id)
+    plan = Plan(run_id, groups=groups)
     seg = 0
     current: list = [SourceStep(sources, groups, context("source", 0, 0), sink("source", 0),
                                 corpus.path("runs", run_id, "progress"),

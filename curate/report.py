@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 from rich.console import Console
 from rich.table import Table
 
 from curate.state import CorpusDir, read_bytes
 from curate.stepstats import merge_step_stats
+
+#: a table cell holding a number, a size or a share (right-aligned in the HTML report and the dataset card)
+NUMERIC = re.compile(r"^[-\d.,%≤ ]+( ?[KMGT]?B| s)?$|^-$")
 
 
 def human_bytes(n: float) -> str:
@@ -56,9 +61,26 @@ def load_run_summary(corpus: CorpusDir, run_id: str) -> dict | None:
             "mb_per_second": 0.0, "incomplete": True}
 
 
+class ReportError(Exception):
+    """The directory is not a corpus, or the run asked for is not in it; the message says which."""
+
+
+def open_corpus(corpus_dir: str, run: str | None = None) -> CorpusDir:
+    """The corpus at ``corpus_dir``, checked: it has runs or a manifest, and ``run`` (if given) is one of them."""
+    corpus = CorpusDir(corpus_dir)
+    runs = corpus.list_runs()
+    if not runs and not corpus.manifest() and corpus.pending() is None:
+        raise ReportError(f"{corpus_dir} is not a curate corpus (no runs/run-* and no state/manifest.jsonl). "
+                          "Give the output.dir of a pipeline that has run, e.g. `curate report out/github-files`.")
+    if run is not None and run not in runs:
+        known = ", ".join(runs) or "none"
+        raise ReportError(f"{corpus_dir} has no run '{run}'. Its runs: {known}.")
+    return corpus
+
+
 def corpus_report(corpus_dir: str, run: str | None = None, show_yaml: bool = True) -> dict:
     """Collect the report data of a corpus directory (every run, or one)."""
-    corpus = CorpusDir(corpus_dir)
+    corpus = open_corpus(corpus_dir, run)
     runs = [run] if run else corpus.list_runs()
     out = {"corpus": corpus_dir, "runs": [], "pending": corpus.pending(), "manifest_shards": len(corpus.manifest())}
     for run_id in runs:
@@ -106,3 +128,37 @@ def _plugin_sections(corpus_dir: str, entry: dict, console: Console) -> None:
         section = getattr(cls, "report_section", None)
         if section is not None:
             section(CorpusDir(corpus_dir), entry["summary"]["run_id"], console)
+
+
+def corpus_facts(corpus_dir: str, run: str | None = None) -> dict:
+    """Everything the HTML report and the dataset card show: the runs (summaries, pipelines, plugin versions),
+    the funnel summed over runs, and the profile of the output (languages, licences, lengths, scores)."""
+    from curate import __version__
+    from curate.profile import merge_profiles, run_profile
+
+    data = corpus_report(corpus_dir, run, show_yaml=True)
+    corpus = CorpusDir(corpus_dir)
+    finished = [entry for entry in data["runs"] if not entry["summary"].get("incomplete")]
+    data["profile"] = merge_profiles([run_profile(corpus, e["summary"]["run_id"]) for e in finished])
+    data["funnel"] = merge_funnel([e["summary"] for e in finished])
+    data["pipelines"] = sorted({e["summary"].get("pipeline", "") for e in finished} - {""})
+    data["scope"] = run or "all runs"
+    data["curate_version"] = __version__
+    return data
+
+
+def merge_funnel(summaries: list[dict]) -> list[dict]:
+    """Per step id (in pipeline order), documents and bytes in and out and drop reasons, summed over runs."""
+    rows: dict[str, dict] = {}
+    for summary in summaries:
+        for step in summary["steps"]:
+            row = rows.setdefault(step["step_id"], {"step_id": step["step_id"], "docs_in": 0, "bytes_in": 0,
+                                                     "docs_out": 0, "bytes_out": 0, "drops": {}, "runs": 0})
+            row["runs"] += 1
+            for key in ("docs_in", "bytes_in", "docs_out", "bytes_out"):
+                row[key] += step[key]
+            for reason, (docs, nbytes) in step["drops"].items():
+                entry = row["drops"].setdefault(reason, [0, 0])
+                entry[0] += docs
+                entry[1] += nbytes
+    return list(rows.values())

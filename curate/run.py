@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 from dataclasses import dataclass
 
@@ -16,9 +15,11 @@ import orjson
 import yaml
 
 from curate import registry
+from curate.card import publish_card
 from curate.config import ResolvedPipeline
 from curate.executors import jobs_in_flight, make_executors
 from curate.planner import Plan, ShardAssignment, build_plan
+from curate.progress import ProgressMonitor
 from curate.state import CorpusDir, atomic_write_bytes, file_fingerprint, filesystem, quick_fingerprint
 from curate.stepstats import merge_step_stats
 
@@ -176,7 +177,7 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
         workers = getattr(executor_spec, "workers", None) or os.cpu_count() or 1
     started = time.time()
     last = make_executors(plan, executor_spec, corpus, workers)
-    monitor = ProgressMonitor(corpus, plan, enabled=show_progress)
+    monitor = ProgressMonitor(corpus, plan, _task_inputs(plan, pending), enabled=show_progress)
     monitor.start()
     try:
         last.run()
@@ -193,7 +194,18 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
         return RunResult(run_id, "submitted")
     _check_complete(plan, corpus, run_id)
     summary = _finish(resolved, corpus, pending, plan, time.time() - started)
+    publish_card(corpus.root, echo)
     return RunResult(run_id, "completed", summary)
+
+
+def _task_inputs(plan: Plan, pending: dict) -> list[dict]:
+    """One entry per reading task (its shards' total size), as the progress line counts input by task."""
+    sizes = {s["shard"]: s.get("size") for s in pending["shards"]}
+    out = []
+    for group in plan.groups:
+        known = [sizes.get(a.shard) for a in group]
+        out.append({"shard": group[0].shard, "size": None if None in known else sum(known)})
+    return out
 
 
 def _update_of(entry: dict) -> dict | None:
@@ -238,55 +250,3 @@ def _record_schema(resolved, corpus: CorpusDir) -> None:
     from curate.schema import record_schema
 
     record_schema(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)
-
-
-class ProgressMonitor:
-    """A live line on stderr: documents read, documents/s and tasks done per segment."""
-
-    def __init__(self, corpus: CorpusDir, plan: Plan, enabled: bool = True, interval: float = 0.5):
-        self.corpus, self.plan, self.interval = corpus, plan, interval
-        self.enabled = enabled
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._started = time.time()
-
-    def start(self):
-        if self.enabled:
-            self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def snapshot(self) -> tuple[int, int, list[tuple[str, int, int]]]:
-        docs = nbytes = 0
-        fs, folder = filesystem(self.corpus.path("runs", self.plan.run_id, "progress"))
-        if fs.exists(folder):
-            for name in fs.ls(folder, detail=False):
-                if name.endswith(".json"):
-                    try:
-                        with fs.open(name, "rb") as handle:
-                            rec = orjson.loads(handle.read())
-                        docs, nbytes = docs + rec["docs"], nbytes + rec["bytes"]
-                    except (OSError, orjson.JSONDecodeError):
-                        pass
-        segments = []
-        for seg in self.plan.segments:
-            fs, comp = filesystem(self.corpus.path("runs", self.plan.run_id, "exec", seg.name, "completions"))
-            segments.append((seg.name, len(fs.ls(comp)) if fs.exists(comp) else 0, seg.tasks))
-        return docs, nbytes, segments
-
-    def _loop(self):
-        from rich.console import Console
-        from rich.live import Live
-        from rich.text import Text
-
-        console = Console(stderr=True)
-        with Live(console=console, refresh_per_second=4, transient=True) as live:
-            while not self._stop.wait(self.interval):
-                docs, nbytes, segments = self.snapshot()
-                elapsed = max(time.time() - self._started, 1e-9)
-                parts = " ".join(f"{name} {done}/{total}" for name, done, total in segments)
-                live.update(Text(f"{docs:,} docs read  {docs / elapsed:,.0f} docs/s  "
-                                 f"{nbytes / 1e6 / elapsed:.1f} MB/s  shards done: {parts}"))

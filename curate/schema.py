@@ -475,9 +475,8 @@ def metadata_checker(step) -> MetadataChecker | None:
     return MetadataChecker(name, fields)
 
 
-# ---- the corpus's record of its schema: schema.json and the dataset card's header ------------------------------
+# ---- the corpus's record of its schema: schema.json ------------------------------------------------------
 SCHEMA_FILE = "schema.json"
-CARD_FILE = "README.md"
 
 
 def stored_schema(corpus_root: str) -> dict | None:
@@ -500,38 +499,19 @@ def schema_changes(corpus_root: str, schema: CorpusSchema, fmt: str) -> list[str
 
 
 def record_schema(corpus_root: str, schema: CorpusSchema, fmt: str) -> None:
-    """Write ``schema.json`` and the YAML header of the corpus's dataset card (``README.md``): one config for
-    data/ and one for excluded/, each with its features, so that ``datasets.load_dataset(<corpus>)`` and
-    ``load_dataset(<corpus>, "excluded")`` read every file with the declared types."""
-    import yaml
+    """Write ``<corpus>/schema.json``: format, columns of data/ and excluded/, every declared key, and the
+    Hugging Face features of both, which the dataset card (curate/card.py) puts in its ``dataset_info`` so that
+    ``datasets.load_dataset(<corpus>)`` reads every file, JSON Lines included, with the declared types."""
+    from curate.state import atomic_write_bytes, join
 
-    from curate.state import atomic_write_bytes, join, read_bytes
-
-    description = {"format": fmt, **schema.describe()}
+    description = {"format": fmt, **schema.describe(),
+                   "features": {"default": hf_features(schema.arrow_schema()),
+                                "excluded": hf_features(schema.arrow_schema(excluded=True))}}
     atomic_write_bytes(join(corpus_root, SCHEMA_FILE), orjson.dumps(description, option=orjson.OPT_INDENT_2))
-    ext = "parquet" if fmt == "parquet" else "jsonl.zst"
-    header = {"configs": [{"config_name": name, "data_files": [{"split": "train", "path": f"{area}/*/*.{ext}"}]}
-                          for name, area in (("default", "data"), ("excluded", "excluded"))],
-              "dataset_info": [{"config_name": "default", "features": hf_features(schema.arrow_schema())},
-                               {"config_name": "excluded",
-                                "features": hf_features(schema.arrow_schema(excluded=True))}]}
-    path = join(corpus_root, CARD_FILE)
-    existing = (read_bytes(path) or b"").decode("utf-8")
-    front, body = split_card(existing)
-    front.update(header)
-    body = body or ("\n# Corpus built with curate\n\nColumns and their types: `schema.json`; load it with "
-                    "`datasets.load_dataset(\"<this folder>\")` (kept documents) or `load_dataset(\"<this folder>\", "
-                    "\"excluded\")` (dropped documents with their reasons).\n")
-    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def split_card(text: str) -> tuple[dict, str]:
-    """The YAML header (as a dict) and the body of a dataset card."""
-    import yaml
-
-    if text.startswith("---\n"):
-        end = text.find("\n---\n", 4)
-        if end >= 0:
-            return (yaml.safe_load(text[4:end]) or {}), text[end + 5:]
-    return {}, text
+def card_dataset_info(corpus_root: str, config_names: list[str]) -> list[dict]:
+    """``dataset_info`` entries of the dataset card for the given configs (empty before the first run)."""
+    stored = stored_schema(corpus_root) or {}
+    features = stored.get("features", {})
+    return [{"config_name": name, "features": features[name]} for name in config_names if name in features]

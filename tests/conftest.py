@@ -1,8 +1,7 @@
-"""Shared fixtures: paths to the repository and to the third-party data in ../shared/data."""
+"""Shared fixtures: paths to the repository and to the third-party test data in tests/data/ (see its README)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CURATE_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+TEST_DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -19,16 +18,15 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"third-party test data not found at {SHARED_DATA}; set CURATE_SHARED_DATA")
-    return SHARED_DATA
+def fixture_data() -> Path:
+    """Real third-party data shipped with the tests: git bundles, tricky files, web pages (tests/data/)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")
-def bundles(shared_data) -> dict[str, Path]:
+def bundles(fixture_data) -> dict[str, Path]:
     """Repository name (e.g. 'pallets__itsdangerous') -> path of its git bundle."""
-    return {p.stem: p for p in sorted((shared_data / "repos").glob("*.bundle"))}
+    return {p.stem: p for p in sorted((fixture_data / "repos").glob("*.bundle"))}
 
 
 @pytest.fixture(scope="session")

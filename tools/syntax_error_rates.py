@@ -1,7 +1,7 @@
 """Syntax-error rates per language over real code, as `treesitter_syntax` sees it.
 
-    python tools/syntax_error_rates.py ../shared/data/repos/*.bundle            # git bundles (files at HEAD)
-    python tools/syntax_error_rates.py /work/bench-corpus/*.jsonl --inject      # JSONL (text, path[, lang])
+    python tools/syntax_error_rates.py tests/data/repos/*.bundle            # git bundles (files at HEAD)
+    python tools/syntax_error_rates.py out/bench-corpus/*.jsonl --inject      # JSONL (text, path[, lang])
     python tools/syntax_error_rates.py DIR --json rates.json --dump files.jsonl --sample 5   # every 5th file
 
 Per language it prints the files parsed, the files with any ERROR/MISSING node under the language's own

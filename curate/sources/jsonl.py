@@ -9,7 +9,7 @@ import orjson
 import zstandard
 from pydantic import Field
 
-from curate.io import is_local
+from curate.io import open_file
 from curate.plugin import Reject
 from curate.sources.records import RecordParams, RecordSource, record_to_document
 from curate.state import filesystem
@@ -30,8 +30,7 @@ class JsonlSource(RecordSource):
 
     def read_shard(self, shard: str) -> Iterator:
         fs, path = filesystem(shard)
-        # a local file is read through Python's own buffered reader: line iteration stays in C
-        with (open(path, "rb", buffering=1 << 20) if is_local(fs) else fs.open(path, "rb")) as raw:
+        with open_file(fs, path, "rb") as raw:
             stream = _decompressed(raw, path)
             lineno = 0
             try:

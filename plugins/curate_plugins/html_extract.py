@@ -12,7 +12,7 @@ class HtmlExtract(Transform):
     indentation, and marks pages with explicit code markup: ``web.has_code_markup`` (any ``<pre>`` or
     ``<code>`` element), ``web.code_blocks`` (number of ``<pre>`` elements), ``web.code_tags`` (number of
     ``<code>`` elements). Seed-Coder takes pages with explicit code markup by rule and sends the rest to a
-    fastText classifier. Extraction uses Resiliparse with ``preserve_formatting``: on ../shared/data/web it kept
+    fastText classifier. Extraction uses Resiliparse with ``preserve_formatting``: on tests/data/web it kept
     2230 of 2231 indented ``<pre>`` lines verbatim (trafilatura: 1793) at about 10x the speed (docs/web.md).
     A page whose extracted text is empty is dropped as ``no_text``; unparseable HTML as ``error:<type>``.
     """

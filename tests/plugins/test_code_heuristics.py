@@ -11,11 +11,11 @@ from curate.testing import apply_step, make_doc
 from curate_plugins.code_heuristics import GENERATED_MARKERS, CodeHeuristics, required_literal
 
 
-def test_real_sources_pass_and_each_rule_has_its_reason(checkouts, shared_data):
+def test_real_sources_pass_and_each_rule_has_its_reason(checkouts, fixture_data):
     real = (checkouts["pallets__itsdangerous"] / "src/itsdangerous/signer.py").read_text()
-    minified = (shared_data / "tricky/minified/jquery-3.7.1.min.js").read_text()
-    pb2 = (shared_data / "tricky/generated/protobuf_timestamp_pb2.py").read_text()
-    migration = (shared_data / "tricky/generated/django_auth_migration_0001_initial.py").read_text()
+    minified = (fixture_data / "tricky/minified/jquery-3.7.1.min.js").read_text()
+    pb2 = (fixture_data / "tricky/generated/protobuf_timestamp_pb2.py").read_text()
+    migration = (fixture_data / "tricky/generated/django_auth_migration_0001_initial.py").read_text()
     docs = [make_doc(real, "real", lang="python"), make_doc("", "empty"), make_doc("   \n\n", "blank"),
             make_doc(minified, "minified", lang="javascript"), make_doc(pb2, "pb2", lang="python"),
             make_doc(migration, "migration", lang="python", path="django/contrib/auth/migrations/0001_initial.py"),
@@ -30,8 +30,8 @@ def test_real_sources_pass_and_each_rule_has_its_reason(checkouts, shared_data):
         assert doc.metadata["drop.step"] == "step"
 
 
-def test_thresholds_and_exempt_languages(shared_data):
-    minified = (shared_data / "tricky/minified/jquery-3.7.1.min.js").read_text()
+def test_thresholds_and_exempt_languages(fixture_data):
+    minified = (fixture_data / "tricky/minified/jquery-3.7.1.min.js").read_text()
     plugin = CodeHeuristics({"skip_langs": ["javascript"], "min_bytes": 10})
     result = apply_step(plugin, [make_doc(minified, "min", lang="javascript"), make_doc("x=1", "tiny")])
     assert [d.id for d in result.kept] == ["min"] and result.reasons == {"tiny": "too_small"}

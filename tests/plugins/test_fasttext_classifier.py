@@ -1,5 +1,5 @@
 """`curate train fasttext` and the `fasttext_classifier` plugin, trained and evaluated on the real labelled pages
-of ../shared/data/web (127 pages: a small set, so the figures are indicative only)."""
+of tests/data/web (127 pages: a small set, so the figures are indicative only)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib.util
 import json
 import pickle
 import shutil
+import subprocess
 
 import orjson
 import pytest
@@ -25,12 +26,12 @@ SMALL = ["--dim", "16", "--bucket", "20000"]  # small models keep the tests fast
 
 
 @pytest.fixture(scope="module")
-def labelled(repo_root, shared_data, tmp_path_factory):
+def labelled(repo_root, fixture_data, tmp_path_factory):
     """The 127 pages read by `warc`, extracted by `html_extract`, with their hand labels, as JSONL."""
     spec = importlib.util.spec_from_file_location("web_labelled", repo_root / "tools/data/web_labelled_jsonl.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = module.labelled_records(shared_data / "web")
+    rows = module.labelled_records(fixture_data / "web")
     path = tmp_path_factory.mktemp("web") / "labelled.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
     return path, rows
@@ -153,14 +154,14 @@ def test_check_names_a_missing_model(tmp_path):
         f"model: {tmp_path / 'none.bin'} does not exist (train one with `curate train fasttext`)"]
 
 
-def test_web_code_pipeline_end_to_end(repo_root, shared_data, trained, tmp_path):
+def test_web_code_pipeline_end_to_end(repo_root, fixture_data, trained, tmp_path):
     """The shipped YAML, on all 127 pages, with a model our code trained just now."""
     yaml_path = tmp_path / "web_code.yaml"
     shutil.copy(repo_root / "pipelines" / "web_code.yaml", yaml_path)
     out = tmp_path / "out"
-    run_cli("run", yaml_path, "-o", out, "--set", f"inputs[0].with.paths=['{shared_data / 'web' / 'pages.warc.gz'}']",
+    run_cli("run", yaml_path, "-o", out, "--set", f"inputs[0].with.paths=['{fixture_data / 'web' / 'pages.warc.gz'}']",
             "--set", f"steps[4].with.model={trained / 'model.bin'}", "--set", "executor.workers=1", cwd=repo_root)
-    manifest = {r["warc_record_id"]: r for r in map(json.loads, (shared_data / "web" / "manifest.jsonl").open())}
+    manifest = {r["warc_record_id"]: r for r in map(json.loads, (fixture_data / "web" / "manifest.jsonl").open())}
     kept = read_corpus(out)
     excluded = {r["id"]: r["metadata"] for r in read_excluded(out)}
     reasons = {m["drop.reason"] for m in excluded.values()}
@@ -177,3 +178,19 @@ def test_shipped_pipeline_runs_on_its_default_input(repo_root, tmp_path):
     kept = read_corpus(tmp_path / "out")
     assert len(kept) >= 20  # 26 of the 27 Debian documentation pages are code pages
     assert all(r["metadata"]["web.code_blocks"] >= 1 or r["metadata"]["web.code_score"] >= 0.05 for r in kept)
+
+
+def test_training_never_overwrites_tracked_files_unless_asked(labelled, tmp_path):
+    repo = tmp_path / "checkout"
+    target = repo / "models" / "web-code"
+    target.mkdir(parents=True)
+    (target / "model.ftz").write_bytes(b"shipped model")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q"], ["add", "models"], ["commit", "-qm", "ship the model"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    proc = run_cli("train", "fasttext", "--input", labelled[0], "-o", target, *SMALL, check=False)
+    assert proc.returncode != 0 and "holds files tracked by git (model.ftz)" in proc.stderr
+    assert "--overwrite-tracked" in proc.stderr and (target / "model.ftz").read_bytes() == b"shipped model"
+    run_cli("train", "fasttext", "--input", labelled[0], "-o", target, *SMALL, "--quantize", "1000",
+            "--overwrite-tracked")
+    assert (target / "model.ftz").read_bytes() != b"shipped model" and (target / "report.md").is_file()

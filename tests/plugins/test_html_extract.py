@@ -14,9 +14,9 @@ from curate_plugins.warc import WarcSource
 
 
 @pytest.fixture(scope="module")
-def pages(shared_data):
-    """(manifest row, html document) for every page of ../shared/data/web."""
-    web = shared_data / "web"
+def pages(fixture_data):
+    """(manifest row, html document) for every page of tests/data/web."""
+    web = fixture_data / "web"
     manifest = {row["warc_record_id"]: row for row in map(json.loads, (web / "manifest.jsonl").open())}
     warc = str(web / "pages.warc.gz")
     docs = [d for d in WarcSource(paths=[warc]).read_shard(warc) if not isinstance(d, Reject)]

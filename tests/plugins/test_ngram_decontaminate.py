@@ -30,7 +30,7 @@ def _filter(tmp_path, **params) -> DecontaminationFilter:
 
 
 def _repo_files(checkouts) -> list[tuple[str, str]]:
-    """(id, text) of every UTF-8 text file at HEAD of the seven real repositories in ../shared/data/repos."""
+    """(id, text) of every UTF-8 text file at HEAD of the seven real repositories in tests/data/repos."""
     out = []
     for name, root in sorted(checkouts.items()):
         for path in sorted(root.rglob("*")):
@@ -90,7 +90,7 @@ def test_recall_on_every_planted_humaneval_and_mbpp_problem(checkouts, tmp_path)
     for doc_id, (how, _name, item) in truth.items():
         if doc_id not in dropped_ids:
             misses[how].append(item)
-    print("\nrecall per alteration (planted into real files of ../shared/data/repos):")
+    print("\nrecall per alteration (planted into real files of tests/data/repos):")
     for how in ALTERATIONS:
         parts = [f"{name} {found[(how, name)]}/{totals[(how, name)]} "
                  f"({100 * found[(how, name)] / totals[(how, name)]:.1f}%)" for name in ("humaneval", "mbpp")]
@@ -136,11 +136,11 @@ def test_no_false_positive_on_the_clean_real_repositories(checkouts, tmp_path):
     assert len(files) > 700 and hits == []
 
 
-def test_guards_are_what_keeps_real_files_clean(checkouts, shared_data, tmp_path):
+def test_guards_are_what_keeps_real_files_clean(checkouts, fixture_data, tmp_path):
     """Without the boilerplate guards, real files do get flagged (a Python 2 grammar test that spells out
     numbers like HumanEval/19), so the previous test can fail."""
-    files = _repo_files(checkouts) + [(str(p.relative_to(shared_data)), p.read_bytes().decode("utf-8", "replace"))
-                                      for p in sorted((shared_data / "tricky").rglob("*.py"))]
+    files = _repo_files(checkouts) + [(str(p.relative_to(fixture_data)), p.read_bytes().decode("utf-8", "replace"))
+                                      for p in sorted((fixture_data / "tricky").rglob("*.py"))]
     docs = [make_doc(text, doc_id) for doc_id, text in files]
     bare = _filter(tmp_path / "bare", min_distinct_words=1, boilerplate=[], word_frequencies=None,
                    max_items_per_ngram=10_000, action="annotate")

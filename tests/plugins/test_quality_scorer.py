@@ -66,8 +66,8 @@ def test_scorer_plugin_reproduces_held_out_mae(trained):
     assert zero.any() and scores[zero].mean() < scores[~zero].mean()
 
 
-def test_proxy_labels_follow_the_zero_score_policy(shared_data):
-    generated = (shared_data / "tricky" / "generated" / "protobuf_timestamp_pb2.py").read_text()
+def test_proxy_labels_follow_the_zero_score_policy(fixture_data):
+    generated = (fixture_data / "tricky" / "generated" / "protobuf_timestamp_pb2.py").read_text()
     assert proxy_rating(generated, "timestamp_pb2.py", "Python") == 0
     assert proxy_rating('{"name": "x", "version": "1.0"}\n', "package.json", "JSON") == 0
 

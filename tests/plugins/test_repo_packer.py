@@ -1,4 +1,4 @@
-"""repo_packer on the real repositories of ../shared/data/repos: dependency extraction per language, order,
+"""repo_packer on the real repositories of tests/data/repos: dependency extraction per language, order,
 cycles, splitting, token counts, repository selection and the shipped long_context pipeline end to end."""
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def first_commits(bundles):
 
 def test_activity_is_computed_from_history(first_commits):
     pflag = first_commits["spf13__pflag"].metadata
-    assert pflag["activity.commits"] == 390  # shared/data/README.md: commits on branch
+    assert pflag["activity.commits"] == 390  # tests/data/README.md: commits on branch
     assert 100 < pflag["activity.active_days"] <= 390
     assert pflag["activity.first_time"] < pflag["activity.last_time"]
 

@@ -23,7 +23,7 @@ from curate_plugins.lib.treesitter import (
 )
 from curate_plugins.treesitter_syntax import TreesitterSyntax
 
-# (repository, path, curate language): real, maintained files from ../shared/data/repos
+# (repository, path, curate language): real, maintained files from tests/data/repos
 REAL_FILES = [
     ("pallets__itsdangerous", "src/itsdangerous/signer.py", "python"),
     ("pallets__itsdangerous", "src/itsdangerous/serializer.py", "python"),
@@ -152,19 +152,19 @@ def test_any_error_policy_is_seed_coder_strict(checkouts):
 
 # ------------------------------------------------------------------------------------------- tricky
 
-def tricky_python(shared_data):
-    for line in (shared_data / "tricky" / "manifest.jsonl").read_text().splitlines():
+def tricky_python(fixture_data):
+    for line in (fixture_data / "tricky" / "manifest.jsonl").read_text().splitlines():
         rec = json.loads(line)
         if rec["path"].endswith(".py"):
             yield rec
 
 
-def test_tricky_python_files_agree_with_cpython_compile(shared_data):
+def test_tricky_python_files_agree_with_cpython_compile(fixture_data):
     """Every tricky .py file: kept exactly when Python 3.11 compile() accepts it. Coding-cookie problems
     are not syntax (a parser sees the decoded text), so those files are expected to pass."""
     docs, expected = [], {}
-    for rec in tricky_python(shared_data):
-        raw = (shared_data / "tricky" / rec["path"]).read_bytes()
+    for rec in tricky_python(fixture_data):
+        raw = (fixture_data / "tricky" / rec["path"]).read_bytes()
         text = raw.decode("utf-8", "surrogateescape")
         docs.append(make_doc(text, rec["path"], path=rec["path"], lang="python"))
         verdict = rec["python3_compile"]
@@ -178,22 +178,22 @@ def test_tricky_python_files_agree_with_cpython_compile(shared_data):
     assert kept["generated/protobuf_descriptor_pb2.py"]["syntax.checked"] is True
 
 
-def test_invalid_utf8_can_be_dropped_with_a_reason(shared_data):
-    raw = (shared_data / "tricky" / "encodings" / "module_iso_8859_1.py").read_bytes()
+def test_invalid_utf8_can_be_dropped_with_a_reason(fixture_data):
+    raw = (fixture_data / "tricky" / "encodings" / "module_iso_8859_1.py").read_bytes()
     doc = make_doc(raw.decode("utf-8", "surrogateescape"), "latin1", path="m.py", lang="python")
     assert run_plugin([doc], invalid_utf8="drop").reasons == {"latin1": "syntax_invalid_utf8"}
     assert parse_document(raw, "python").errors.count == 0  # raw bytes are accepted by the helper too
 
 
-def test_minified_jquery_parses_without_timeout(shared_data):
-    text = (shared_data / "tricky" / "minified" / "jquery-3.7.1.min.js").read_text()
+def test_minified_jquery_parses_without_timeout(fixture_data):
+    text = (fixture_data / "tricky" / "minified" / "jquery-3.7.1.min.js").read_text()
     result = run_plugin([make_doc(text, "jq", path="jquery.min.js", lang="javascript")], max_depth=True)
     meta = result.kept[0].metadata
     assert meta["syntax.has_error"] is False and meta["syntax.max_depth"] > 20 and meta["syntax.functions"] > 50
 
 
-def test_html_page_with_stray_latin1_bytes_is_handled(shared_data):
-    raw = (shared_data / "tricky" / "encodings" / "mixed_utf8_latin1_page.html").read_bytes()
+def test_html_page_with_stray_latin1_bytes_is_handled(fixture_data):
+    raw = (fixture_data / "tricky" / "encodings" / "mixed_utf8_latin1_page.html").read_bytes()
     doc = make_doc(raw.decode("utf-8", "surrogateescape"), "page", path="p.html", lang="html")
     assert run_plugin([doc]).kept[0].metadata["syntax.checked"] is False  # markup is not checked by default
     meta = run_plugin([doc], langs=["html"], drop=False).kept[0].metadata
@@ -202,8 +202,8 @@ def test_html_page_with_stray_latin1_bytes_is_handled(shared_data):
 
 # ----------------------------------------------------------------------------------------- robustness
 
-def test_timeout_drops_with_reason(shared_data):
-    text = (shared_data / "tricky" / "minified" / "jquery-3.7.1.min.js").read_text() * 12  # ~1 MB
+def test_timeout_drops_with_reason(fixture_data):
+    text = (fixture_data / "tricky" / "minified" / "jquery-3.7.1.min.js").read_text() * 12  # ~1 MB
     result = run_plugin([make_doc(text, "big", path="a.js", lang="javascript")], timeout_s=0.002,
                         max_bytes=2_000_000)
     assert result.reasons == {"big": "syntax_timeout"}

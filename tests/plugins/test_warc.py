@@ -1,4 +1,4 @@
-"""The `warc` source on the real pages of ../shared/data/web, and on damaged or non-HTML records."""
+"""The `warc` source on the real pages of tests/data/web, and on damaged or non-HTML records."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from curate_plugins.warc import WarcSource, domain_of, parse_http_response
 
 
 @pytest.fixture(scope="module")
-def web(shared_data):
-    return shared_data / "web"
+def web(fixture_data):
+    return fixture_data / "web"
 
 
 @pytest.fixture(scope="module")

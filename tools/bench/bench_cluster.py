@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
+from make_bench_corpus import ensure_corpus  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 CURATE = [sys.executable, "-m", "curate.cli"]
 
@@ -93,13 +96,14 @@ class RayCluster:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline", default=str(REPO / "pipelines" / "github_files.yaml"))
-    parser.add_argument("--corpus", default="/work/bench-corpus", help="Folder of shard-*.jsonl files.")
+    parser.add_argument("--corpus", default=None, help="Folder of shard-*.jsonl files (default: out/bench-corpus, "
+                                                        "built by tools/make_bench_corpus.py on first use).")
     parser.add_argument("--shards", type=int, default=2, help="How many shards of the corpus to read.")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--address", default=None, help="An existing Ray cluster (default: start one).")
     args = parser.parse_args()
 
-    shards = sorted(str(p) for p in Path(args.corpus).glob("shard-*.jsonl"))[: args.shards]
+    shards = sorted(str(p) for p in ensure_corpus(args.corpus).glob("shard-*.jsonl"))[: args.shards]
     if not shards:
         raise SystemExit(f"no shard-*.jsonl in {args.corpus}")
     cluster = None if args.address else RayCluster()

@@ -4,7 +4,7 @@
     python tools/bench/bench_commits.py --libraries     # + pygit2 / dulwich / git CLI patch extraction
     python tools/bench/bench_commits.py --recall        # + top-5 recall of the BM25 query variants
 
-For each repository (bare clones of ../shared/data/repos/*.bundle, made once and not timed) it times, in one
+For each repository (bare clones of tests/data/repos/*.bundle, made once and not timed) it times, in one
 process on one core: the floor, `git log -p --no-merges` read to the end; and ours, the `git_commits` source
 plus the `commit_to_change_prediction` transform with default parameters (writing the output is not included).
 Time is CPU time (user + system, this process and its git children), which waiting for a core on a busy
@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data" / "repos"
+DATA = REPO / "tests" / "data" / "repos"
 
 
 def clone_all(root: Path) -> dict[str, str]:

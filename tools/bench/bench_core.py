@@ -14,8 +14,8 @@ not move with the machine's load) and on wall time. The output is sized files (`
 Usage:
     python tools/bench/bench_core.py [--corpus DIR] [--repeat 2]
 
-DIR holds ``*.jsonl`` shards (default: /work/bench-corpus, else built with
-``../shared/tools/make-bench-corpus DIR --mb 150``: real third-party code already on the machine).
+DIR holds ``*.jsonl`` shards (default: out/bench-corpus, built on first use by ``tools/make_bench_corpus.py``:
+150 MB of real third-party code already on the machine).
 """
 
 from __future__ import annotations
@@ -23,21 +23,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))  # the benchmark corpus builder
+from make_bench_corpus import ensure_corpus  # noqa: E402
 
 
 def corpus_dir(requested: str | None) -> Path:
-    path = Path(requested or "/work/bench-corpus")
-    if not list(path.glob("*.jsonl")):
-        maker = REPO.parent / "shared" / "tools" / "make-bench-corpus"
-        subprocess.run([sys.executable, str(maker), str(path), "--mb", "150"], check=True)
-    return path
+    return ensure_corpus(requested)
 
 
 def run_curate(corpus: Path, out: Path, steps: list) -> float:

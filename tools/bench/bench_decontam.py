@@ -11,7 +11,7 @@ datatrove is measured twice: with its default English word tokenizer (spaCy, wha
 fast regex word tokenizer (its best case). Our figures include the whole filter call: normalisation,
 hashing, lookup and metadata.
 
-    .venv/bin/python tools/bench/bench_decontam.py [--corpus '/work/bench-corpus/shard-*.jsonl'] [--mb 20]
+    .venv/bin/python tools/bench/bench_decontam.py [--corpus 'out/bench-corpus/shard-*.jsonl'] [--mb 20]
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
+from make_bench_corpus import ensure_corpus  # noqa: E402
 
 
 def load_docs(pattern: str, limit_mb: float):
@@ -123,11 +126,13 @@ def time_filter(flt, docs, flagged) -> tuple[float, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", default="/work/bench-corpus/shard-*.jsonl")
+    ap.add_argument("--corpus", default=None, help="shard glob (default: out/bench-corpus/shard-*.jsonl, built by "
+                    "tools/make_bench_corpus.py on first use)")
     ap.add_argument("--mb", type=float, default=20.0, help="Megabytes of documents to scan per round.")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--skip-spacy", action="store_true", help="Only datatrove with the regex tokenizer.")
     args = ap.parse_args()
+    args.corpus = args.corpus or str(ensure_corpus() / "shard-*.jsonl")
     docs, nbytes = load_docs(args.corpus, args.mb)
     if not docs:
         print(f"no documents match {args.corpus}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Benchmark of the whole ``minhash_dedup`` stage against datatrove's four MinHash stages and datasketch's
 MinHashLSH, on real code with planted near-duplicates.
 
-    python tools/bench/bench_minhash.py                       # full /work/bench-corpus, 600 planted copies
+    python tools/bench/bench_minhash.py                       # full out/bench-corpus, 600 planted copies
     python tools/bench/bench_minhash.py --mb 20 --planted 100 # a quick subset
     python tools/bench/bench_minhash.py --scaling 10,40,150   # peak memory of our stage vs corpus size
 
@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
+from make_bench_corpus import ensure_corpus  # noqa: E402
 
 THRESHOLD, NGRAM, BANDS, ROWS = 0.7, 5, 32, 8  # minhash_dedup defaults (verify on); --bands 25 --rows 10: BigCode
 
@@ -245,7 +248,7 @@ def report(info: dict, results: dict[str, list[dict]], workers: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="/work/bench-corpus")
+    parser.add_argument("--corpus", default=None, help="default: out/bench-corpus (tools/make_bench_corpus.py)")
     parser.add_argument("--mb", type=float, default=None, help="use only the first MB of the corpus")
     parser.add_argument("--planted", type=int, default=600)
     parser.add_argument("--shards", type=int, default=8)
@@ -256,14 +259,14 @@ def main() -> None:
                                                         "datatrove) as the corpus grows")
     parser.add_argument("--bands", type=int, default=BANDS, help="LSH bands (datatrove: buckets) for all systems")
     parser.add_argument("--rows", type=int, default=ROWS, help="rows per band (datatrove: hashes per bucket)")
-    parser.add_argument("--scratch", default="/tmp/bench_minhash")
+    parser.add_argument("--scratch", default=str(Path(__file__).resolve().parents[2] / "out" / "bench_minhash"))
     args = parser.parse_args()
     os.environ["BENCH_MINHASH_LAYOUT"] = f"{args.bands}x{args.rows}"
     _set_layout()
     scratch = Path(args.scratch)
     if args.scaling:
         return scaling(args, scratch)
-    info = build_input(Path(args.corpus), scratch / "input", args.mb, args.planted, args.shards)
+    info = build_input(ensure_corpus(args.corpus), scratch / "input", args.mb, args.planted, args.shards)
     results: dict[str, list[dict]] = {}
     for _ in range(args.repeat):
         for system in args.systems.split(","):
@@ -278,7 +281,7 @@ def scaling(args, scratch: Path) -> None:
     for size in map(float, args.scaling.split(",")):
         shutil.rmtree(scratch / "input", ignore_errors=True)
         shards = max(1, round(size / 18.75))  # constant shard size (the full corpus in 8 shards), more shards
-        info = build_input(Path(args.corpus), scratch / "input", size, max(10, int(size * 4)), shards)
+        info = build_input(ensure_corpus(args.corpus), scratch / "input", size, max(10, int(size * 4)), shards)
         for system in args.systems.split(","):
             if system == "datasketch":
                 continue

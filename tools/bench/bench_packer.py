@@ -1,6 +1,6 @@
 """Benchmark of repo_packer's per-repository work on real code, one core, against a reference.
 
-    .venv/bin/python tools/bench/bench_packer.py [--corpus '/work/bench-corpus/shard-*.jsonl'] [--mb 20]
+    .venv/bin/python tools/bench/bench_packer.py [--corpus 'out/bench-corpus/shard-*.jsonl'] [--mb 20]
         [--rounds 3] [--max-tokens 32768]
 
 Reads files (fields id, text, path, repo, lang) until --mb MB, groups them by repository, and packs every
@@ -31,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from curate.io import JsonlZstShard  # noqa: E402
 from curate_plugins._repo_pack.pack import PackConfig, RepoFile, RepoPackerCore, Timer  # noqa: E402
 from curate_plugins._repo_pack.tokens import TokenCounter  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
+from make_bench_corpus import ensure_corpus  # noqa: E402
 
 
 def load(pattern: str, mb: float) -> dict[str, list[RepoFile]]:
@@ -109,13 +112,15 @@ def print_resolution(repos) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", default="/work/bench-corpus/shard-*.jsonl")
+    parser.add_argument("--corpus", default=None, help="shard glob (default: out/bench-corpus/shard-*.jsonl, "
+                        "built by tools/make_bench_corpus.py on first use)")
     parser.add_argument("--mb", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=32768)
     parser.add_argument("--resolution", action="store_true", help="Also print, per language, the share of "
                         "intra-repository references resolved to a file, and the most frequent unresolved ones.")
     args = parser.parse_args()
+    args.corpus = args.corpus or str(ensure_corpus() / "shard-*.jsonl")
     repos = load(args.corpus, args.mb)
     if args.resolution:
         print_resolution(repos)

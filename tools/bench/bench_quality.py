@@ -1,4 +1,4 @@
-"""Distilled quality scorer vs its oracle: files/s per core over the real repositories in ../shared/data/repos.
+"""Distilled quality scorer vs its oracle: files/s per core over the real repositories in tests/data/repos.
 
 1. Reads every file at HEAD of the bundles (git_repos source) and tags its language.
 2. Labels them with the PROXY rubric (plugins/curate_plugins/_quality/proxy.py: no LLM can run here; these labels
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"
 
 
 def load_files(pattern: str):
@@ -91,7 +91,7 @@ def time_oracle(labeller, docs, mode: str) -> tuple[float, int]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repos", default=str(SHARED / "repos" / "*.bundle"))
+    parser.add_argument("--repos", default=str(TEST_DATA / "repos" / "*.bundle"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--oracle-files", type=int, default=48)
     parser.add_argument("--new-tokens", type=int, default=32)

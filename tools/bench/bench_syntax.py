@@ -1,7 +1,7 @@
 """Benchmark: treesitter_syntax inside a curate pipeline vs the raw tree-sitter parse loop (the floor).
 
-    python tools/bench/bench_syntax.py                       # 16 MB of /work/bench-corpus, 3 rounds
-    python tools/bench/bench_syntax.py --mb 40 --rounds 5 --corpus /work/bench-corpus
+    python tools/bench/bench_syntax.py                       # 16 MB of out/bench-corpus, 3 rounds
+    python tools/bench/bench_syntax.py --mb 40 --rounds 5 --corpus out/bench-corpus
 
 Per core, in one process, CPU time (the machine is shared: CPU time is far less noisy than wall time), on
 the same documents and bytes:
@@ -21,11 +21,15 @@ from __future__ import annotations
 import argparse
 import glob
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/: the benchmark corpus builder
+from make_bench_corpus import ensure_corpus  # noqa: E402
 
 
 def load_docs(corpus: str, mb: float) -> list[dict]:
@@ -88,11 +92,12 @@ def pipeline_run(shard: Path, out: Path, structure: bool) -> tuple[float, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="/work/bench-corpus")
+    parser.add_argument("--corpus", default=None, help="default: out/bench-corpus (tools/make_bench_corpus.py)")
     parser.add_argument("--mb", type=float, default=16.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
+    args.corpus = str(ensure_corpus(args.corpus))
     docs = load_docs(args.corpus, args.mb)
     nbytes = sum(len(d["text"].encode()) for d in docs)
     mb, n = nbytes / 1e6, len(docs)

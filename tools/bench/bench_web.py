@@ -7,7 +7,7 @@ ours:      `warc` source (FastWARC) -> `html_extract` (Resiliparse) -> `fasttext
 reference: datatrove WarcReader (warcio) -> Trafilatura -> FastTextClassifierFilter
 
 Both classify with the same fastText model (trained by `curate train fasttext`; by default the shipped
-models/web-code/model.ftz) and read the same WARC (by default the 127 real pages of ../shared/data/web).
+models/web-code/model.ftz) and read the same WARC (by default the 127 real pages of tests/data/web).
 Runs are interleaved (ours, reference, ours, ...) because the machine is shared and timings are noisy.
 Rates are per core: one process each. datatrove's extractor runs Trafilatura in a sandbox subprocess, so its CPU
 time includes that child's. MB are MB of HTML payload.
@@ -122,7 +122,7 @@ def _cpu() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--warc", default=str(REPO.parent / "shared" / "data" / "web" / "pages.warc.gz"))
+    parser.add_argument("--warc", default=str(REPO / "tests" / "data" / "web" / "pages.warc.gz"))
     parser.add_argument("--model", default=str(REPO / "models" / "web-code" / "model.ftz"))
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=3)

@@ -1,10 +1,10 @@
 """False positives of ngram_decontaminate on clean real code: every blob ever committed to the repositories of
-../shared/data/repos (all files of all commits, not only HEAD), deduplicated by blob id.
+tests/data/repos (all files of all commits, not only HEAD), deduplicated by blob id.
 
 Prints the number of distinct UTF-8 text blobs scanned, the number flagged, and every hit (repository, path,
 matched items, matching text) for inspection. Also reports the same scan without the boilerplate guards.
 
-    .venv/bin/python tools/bench/decontam_false_positives.py [--repos ../shared/data/repos]
+    .venv/bin/python tools/bench/decontam_false_positives.py [--repos tests/data/repos]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def make_filter(index_dir: str, **params):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repos", default=str(Path(__file__).resolve().parents[3] / "shared" / "data" / "repos"))
+    ap.add_argument("--repos", default=str(Path(__file__).resolve().parents[2] / "tests" / "data" / "repos"))
     ap.add_argument("--held-out", nargs="*", default=[], metavar="DIR",
                     help="Instead of the repositories: every *.py/*.js/*.c/*.h file under DIRs whose content is not "
                          "in --exclude (code held out from the reference corpus the guards were built from).")

@@ -2,7 +2,7 @@
 site-packages folder except the packages held out for the false-positive measurement (default: sympy).
 
     .venv/bin/python tools/bench/decontam_reference.py OUT.jsonl [--site-packages DIR] [--hold-out sympy]
-    curate benchmarks boilerplate /work/bench-corpus/shard-0000*.jsonl OUT.jsonl -o boilerplate_ngrams.txt
+    curate benchmarks boilerplate out/bench-corpus/shard-0000*.jsonl OUT.jsonl -o boilerplate_ngrams.txt
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Held-out precision and recall of the code-page classifier on ../shared/data/web, over several splits.
+"""Held-out precision and recall of the code-page classifier on tests/data/web, over several splits.
 
 For each seed: split the 127 hand-labelled pages (stratified, 30% held out), train with `curate`'s fastText
 trainer (default settings), and on the held-out pages report
@@ -7,7 +7,7 @@ trainer (default settings), and on the held-out pages report
   - the pipeline's rule: keep a page with code markup (`web.has_code_markup`) OR a score >= 0.5.
 The set is small (38 held-out pages, 15 of them code), so every figure is indicative only.
 
-    python tools/data/eval_web_classifier.py [../shared/data/web] [--seeds 5]
+    python tools/data/eval_web_classifier.py [tests/data/web] [--seeds 5]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def evaluate_seed(docs: list[LabelledDoc], seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("web_dir", nargs="?", default=str(Path(__file__).resolve().parents[3] / "shared/data/web"))
+    parser.add_argument("web_dir", nargs="?", default=str(Path(__file__).resolve().parents[2] / "tests/data/web"))
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     rows = labelled_records(args.web_dir)

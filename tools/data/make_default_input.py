@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Build the embedded default input (examples/data/github/) from the git bundles in ../shared/data/repos.
+"""Build the embedded default input (examples/data/github/) from the git bundles in tests/data/repos.
 
 Each repository's files at HEAD become one JSONL.zst shard (fields: id, text, path, repo, license, commit),
 read with curate's own ``git_repos`` source; files the source rejects (binary, vendored, ...) are left out.
 Each repository's licence file is copied to examples/data/github/LICENSES/. Usage:
 
-    python tools/data/make_default_input.py [--repos ../shared/data/repos] [--out examples/data/github]
+    python tools/data/make_default_input.py [--repos tests/data/repos] [--out examples/data/github]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from curate.sources.git_repos import GitReposSource, _ls_tree, _rev_parse
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repos", default="../shared/data/repos")
+    ap.add_argument("--repos", default="tests/data/repos")
     ap.add_argument("--out", default="examples/data/github")
     args = ap.parse_args()
     out = Path(args.out)

@@ -1,11 +1,11 @@
 """Build examples/data/web/debian-docs.warc.gz, the embedded default input of pipelines/web_code.yaml.
 
-It copies, byte for byte, the records of ../shared/data/web/pages.warc.gz whose pages come from Debian
+It copies, byte for byte, the records of tests/data/web/pages.warc.gz whose pages come from Debian
 documentation packages with permissive licences (python3.11-doc: PSF-2.0; nodejs-doc: MIT; postgresql-doc-15:
 PostgreSQL licence), plus the warcinfo record. Every record of that file is gzipped on its own, so a record
 is the byte range between two record offsets.
 
-    python tools/data/make_web_default_input.py ../shared/data/web examples/data/web
+    python tools/data/make_web_default_input.py tests/data/web examples/data/web
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Turn ../shared/data/web (pages.warc.gz + manifest.jsonl) into labelled JSONL for `curate train fasttext`.
+"""Turn tests/data/web (pages.warc.gz + manifest.jsonl) into labelled JSONL for `curate train fasttext`.
 
 Reads the WARC with curate's `warc` source, extracts text with `html_extract` (exactly what the pipeline does),
 and adds each page's hand label from the manifest (joined on the WARC record id):
 
-    python tools/data/web_labelled_jsonl.py ../shared/data/web out/web-labelled.jsonl
+    python tools/data/web_labelled_jsonl.py tests/data/web out/web-labelled.jsonl
 """
 
 from __future__ import annotations

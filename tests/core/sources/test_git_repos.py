@@ -64,8 +64,8 @@ def test_working_copy_with_binary_vendored_oversized_and_symlink(checkouts, tmp_
     assert repo_name(str(repo)) == "demo"
 
 
-def test_decode_source_tricky_encodings(shared_data):
-    tricky = shared_data / "tricky" / "encodings"
+def test_decode_source_tricky_encodings(fixture_data):
+    tricky = fixture_data / "tricky" / "encodings"
     text, enc = decode_source((tricky / "module_koi8_r.py").read_bytes())
     assert enc == "koi8-r" and text is not None
     assert decode_source((tricky / "badsyntax_pep3120.py").read_bytes()) == (None, "unknown")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import click
@@ -57,13 +58,22 @@ from curate_plugins.lib.fasttext.training import (
                                                                 "per round (highest scores first).")
 @click.option("--hard-negatives/--no-hard-negatives", default=True, show_default=True,
               help="Pool candidates the labeller rejects join the negatives of the next round.")
+@click.option("--overwrite-tracked", is_flag=True,
+              help="Allow writing into a directory holding files tracked by git (e.g. rebuilding the shipped "
+                   "models/web-code); without it such a directory is refused.")
 def train_fasttext(inputs, label_field, positive_labels, positives, negatives, text_field, out_dir, test_fraction,
                    target_recall, thresholds, epoch, lr, word_ngrams, dim, bucket, threads, seed, max_chars,
-                   quantize_cutoff, pool, rounds, labeller, max_candidates, hard_negatives):
+                   quantize_cutoff, pool, rounds, labeller, max_candidates, hard_negatives, overwrite_tracked):
     """Train a binary fastText classifier, evaluate it on a held-out split, and write the model and a report
     (precision, recall and F1 at several thresholds; the threshold reaching the target recall)."""
     from curate_plugins.lib.fasttext.labelling import load_labeller
 
+    tracked = tracked_files(Path(out_dir))
+    if tracked and not overwrite_tracked:
+        raise click.ClickException(
+            f"{out_dir} holds files tracked by git ({', '.join(tracked[:3])}{', ...' if len(tracked) > 3 else ''}); "
+            "training would overwrite them. Write to another directory (-o out/my-model), or pass "
+            "--overwrite-tracked to rebuild them on purpose.")
     if not inputs and not (positives and negatives):
         raise click.UsageError("give --input (with a label field) or both --positives and --negatives")
     if rounds > 1 and not pool:
@@ -90,6 +100,20 @@ def _publish_final(result, out: Path, rounds_run: int) -> None:
     (out / "report.json").write_text(json.dumps(summary, indent=2))
     (out / "report.md").write_text(report_markdown(summary))
     click.echo(f"model: {out / model.name}  report: {out / 'report.md'}")
+
+
+def tracked_files(folder: Path) -> list[str]:
+    """Files under ``folder`` that git tracks (none when git or a repository is absent)."""
+    if not folder.is_dir():
+        return []
+    try:
+        proc = subprocess.run(["git", "-C", str(folder), "ls-files", "-z", "--", "."], capture_output=True,
+                              timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if proc.returncode != 0:
+        return []
+    return sorted(name for name in proc.stdout.decode(errors="replace").split("\0") if name)
 
 
 def _parse_thresholds(text: str) -> tuple[float, ...]:
