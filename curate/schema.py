@@ -279,14 +279,17 @@ class CorpusSchema:
                                f"{known.owner} declares {type_name(known.type)}; one key has one type per corpus")
 
     def _check_names(self) -> None:
-        top = {f.key: f for f in self.fields.values() if f.namespace is None}
+        namespaces: dict[str, list[OutputField]] = {}
+        for field in self.fields.values():
+            if field.namespace is not None:
+                namespaces.setdefault(field.namespace, []).append(field)
         for field in self.fields.values():
             if field.key in RESERVED or field.namespace in RESERVED:
                 self.errors.append(f"metadata key {field.key} ({field.owner}): '{field.key.split('.')[0]}' is reserved")
-            elif field.namespace in top:
-                other = top[field.namespace]
-                self.errors.append(f"metadata key {field.key} ({field.owner}): '{field.namespace}' is already a "
-                                   f"column of its own ({other.owner} declares it); use another namespace")
+            elif field.namespace is None and field.key in namespaces:
+                owners = sorted({f.owner for f in namespaces[field.key]})
+                self.errors.append(f"metadata key {field.key} ({field.owner}): '{field.key}' is a namespace (of "
+                                   f"{', '.join(owners)}); a top-level key cannot have its name")
             elif field.namespace is None and field.type != FREE and _is_struct(field.type):
                 self.errors.append(f"metadata key {field.key} ({field.owner}): a top-level key cannot be a struct; "
                                    "put it under a namespace")

@@ -206,3 +206,21 @@ def test_short_excluded_records_keep_the_schema_ids_and_reasons(tmp_path, defaul
     files = list((tmp_path / "out/excluded").rglob("*.parquet"))
     columns = list(json.loads((tmp_path / "out/schema.json").read_text())["excluded"])
     assert pq.read_schema(files[0]).names == columns
+
+
+def test_validate_refuses_a_key_declared_with_two_types_or_over_a_column(default_input):
+    from curate.config import validate_pipeline
+
+    def errors_of(score_key):
+        raw = {"name": "p", "inputs": [{"source": "jsonl", "with": {"paths": [str(default_input / "*.jsonl.zst")]}}],
+               "output": {"dir": "out"}, "steps": [{"uses": "treesitter_syntax"},
+                                                  {"uses": "fasttext_classifier",
+                                                   "with": {"model": "m.bin", "score_key": score_key}}]}
+        return validate_pipeline(raw, run_checks=False)[1]
+
+    assert errors_of("web.code_score") == []
+    assert errors_of("syntax.grammar") == ["metadata key syntax.grammar: steps[1] (fasttext_classifier) declares "
+                                           "float but steps[0] (treesitter_syntax) declares str; one key has one type "
+                                           "per corpus"]
+    assert errors_of("source") == ["metadata key source (steps[1] (fasttext_classifier)): 'source' is a namespace "
+                                   "(of curate); a top-level key cannot have its name"]
