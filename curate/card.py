@@ -48,10 +48,12 @@ def write_card(corpus_dir: str, force: bool = False) -> str | None:
 
 
 def render_card(facts: dict, corpus: CorpusDir) -> str:
+    """The dataset card: YAML metadata in the Hugging Face Hub's layout, then the body."""
     return "---\n" + yaml.safe_dump(card_metadata(facts, corpus), sort_keys=False) + "---\n" + _body(facts)
 
 
 def card_metadata(facts: dict, corpus: CorpusDir) -> dict:
+    """The card's YAML metadata: name, licences, size category, configs and tags."""
     data = facts["profile"]["data"]
     hub, other = hub_licenses(data["licenses"])
     meta: dict = {"pretty_name": ", ".join(facts["pipelines"]) or "curate corpus", "license": hub}
@@ -88,6 +90,7 @@ def hub_licenses(licenses: dict) -> tuple[list[str], list[str]]:
 
 
 def size_category(docs: int) -> str:
+    """The Hub's size category for a number of documents (`1K<n<10K`, ...)."""
     return next((name for limit, name in SIZE_CATEGORIES if docs < limit), "n>1T")
 
 

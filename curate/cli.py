@@ -32,9 +32,11 @@ class EntryPointGroup(click.Group):
         return {ep.name: ep for ep in entry_points(group=self.entry_point_group)}
 
     def list_commands(self, ctx):
+        """Built-in commands and those of the entry-point group, sorted."""
         return sorted(set(super().list_commands(ctx)) | set(self._entry_points()))
 
     def get_command(self, ctx, name):
+        """A built-in command, else the entry point of that name (imported now), else None."""
         command = super().get_command(ctx, name)
         if command is not None:
             return command
@@ -48,8 +50,11 @@ class EntryPointGroup(click.Group):
 
 
 def _broken_command(name: str, origin: str, exc: Exception) -> click.Command:
+    missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+    hint = f". Install it: pip install '{registry.install_hint(missing)}'" if missing else ""
+
     def fail():
-        raise click.ClickException(f"command '{name}' ({origin}) failed to load: {type(exc).__name__}: {exc}")
+        raise click.ClickException(f"command '{name}' ({origin}) failed to load: {type(exc).__name__}: {exc}{hint}")
 
     return click.Command(name, callback=fail, help=f"(broken: {type(exc).__name__}: {exc})")
 
@@ -107,8 +112,9 @@ def _validated(pipeline, overrides, output, consequence: str):
 @click.argument("pipeline", type=click.Path(exists=True, dir_okay=False))
 @_set_option
 @_output_option
-@click.option("-w", "--workers", type=int, default=None, help="Worker processes (default: executor.workers, "
-                                                               "else all cores).")
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=None,
+              help="Tasks running at once, on every executor (default: executor.workers, else all cores locally, "
+                   "as many as Ray can place, no limit on Slurm).")
 @click.option("--restart", is_flag=True, help="Discard an interrupted run instead of resuming it.")
 @click.option("--no-progress", is_flag=True, help="Do not show the live progress line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
@@ -136,6 +142,36 @@ def run(pipeline, overrides, output, workers, restart, no_progress, as_json):
     else:
         print_summary(result.summary, console)
         console.print(f"output: {resolved.spec.output.dir}/data/{result.run_id}")
+
+
+@main.command("finish")
+@click.argument("corpus_dir")
+def finish(corpus_dir: str) -> None:
+    """Record the pending run of CORPUS_DIR once its cluster jobs are done: check every task completed, merge
+    the stats, update the manifest, write the summary. Submitted as the last Slurm job of a run."""
+    import yaml
+
+    from curate.run import RunError, run_pipeline
+    from curate.state import CorpusDir, read_bytes
+
+    corpus = CorpusDir(corpus_dir)
+    pending = corpus.pending()
+    if not pending:
+        click.echo(f"{corpus_dir}: no pending run; nothing to finish")
+        return
+    raw = yaml.safe_load(read_bytes(f"{corpus.run_dir(pending['run_id'])}/pipeline.yaml"))
+    resolved, errors = validate_pipeline(raw)
+    if errors:
+        raise click.ClickException(f"{pending['run_id']}/pipeline.yaml: " + "; ".join(errors))
+    try:
+        result = run_pipeline(resolved, show_progress=False, echo=click.echo)
+    except RunError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if result.summary:
+        click.echo(f"{result.run_id} finished: {result.summary['docs_in']} documents in, "
+                   f"{result.summary['docs_out']} out")
+    elif result.status == "submitted":
+        raise click.ClickException(f"{result.run_id} is not finished: tasks were relaunched")
 
 
 @main.group()

@@ -20,15 +20,18 @@ from curate import registry
 
 
 class Strict(BaseModel):
+    """A pipeline section: unknown keys are errors, and aliases (`with`) or field names are accepted."""
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class InputSpec(Strict):
+    """One entry of `inputs:`: a source plugin and its parameters."""
     source: str = Field(description="Name of a source plugin (see `curate plugins list`).")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The source's parameters.")
 
 
 class StepSpec(Strict):
+    """One entry of `steps:`: a plugin, its parameters and an optional stable id."""
     uses: str = Field(description="Name of the plugin this step runs.")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The plugin's parameters.")
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",
@@ -38,6 +41,7 @@ class StepSpec(Strict):
 
 
 class OutputSpec(Strict):
+    """The `output:` section: where the corpus lives and how its shards are written."""
     dir: str = Field(description="Corpus directory: data/, excluded/, state/ and runs/ live here.")
     format: Literal["jsonl.zst", "parquet"] = Field("jsonl.zst", description="Format of the output shards.")
     max_file_mb: float = Field(512, gt=0, description="Size at which output files roll over (data/ and excluded/)."
@@ -48,6 +52,7 @@ class OutputSpec(Strict):
 
 
 class LocalExecutorSpec(Strict):
+    """`executor: {kind: local}`: datatrove's LocalPipelineExecutor on this machine."""
     kind: Literal["local"] = "local"
     workers: int | None = Field(None, ge=1, description="Parallel worker processes. Default: all cores.")
 
@@ -111,10 +116,12 @@ ExecutorSpec = Annotated[LocalExecutorSpec | RayExecutorSpec | SlurmExecutorSpec
 
 
 class StateSpec(Strict):
+    """The `state:` section: where the manifest and persistent indexes live."""
     dir: str | None = Field(None, description="State directory. Default: <output.dir>/state.")
 
 
 class PipelineSpec(Strict):
+    """A whole pipeline file, as validated before anything runs."""
     name: str = Field(description="Name of the pipeline.")
     description: str | None = None
     inputs: list[InputSpec] = Field(min_length=1, description="Where documents come from.")
@@ -127,12 +134,14 @@ class PipelineSpec(Strict):
 
 # ---------------------------------------------------------------------------------------------------------
 class ConfigError(Exception):
+    """A pipeline file could not be loaded; carries every problem found, each with its YAML path."""
     def __init__(self, errors: list[str], source: str = "pipeline"):
         self.errors = errors
         super().__init__(f"{source}: {len(errors)} problem(s)\n" + "\n".join(f"  - {e}" for e in errors))
 
 
 def format_loc(loc: tuple) -> str:
+    """A pydantic error location as a YAML path, e.g. `steps[2].with.threshold`."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -144,6 +153,7 @@ def format_loc(loc: tuple) -> str:
 
 
 def pydantic_errors(exc: ValidationError, prefix: tuple = ()) -> list[str]:
+    """One `path: message` line per pydantic validation error, paths under `prefix`."""
     errors = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("local", "ray", "slurm")
@@ -153,6 +163,7 @@ def pydantic_errors(exc: ValidationError, prefix: tuple = ()) -> list[str]:
 
 
 def load_yaml(path: str | Path) -> dict:
+    """Read a pipeline file (environment variables expanded) as a mapping, or raise ConfigError."""
     text = Path(path).read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(os.path.expandvars(text))
@@ -206,6 +217,7 @@ def _assign(node, part, value) -> None:
 # ---------------------------------------------------------------------------------------------------------
 @dataclass
 class ResolvedStep:
+    """A validated input or step: its spec, YAML path, plugin class and parsed parameters."""
     spec: StepSpec | InputSpec
     yaml_path: str
     cls: type
@@ -215,6 +227,7 @@ class ResolvedStep:
 
 @dataclass
 class ResolvedPipeline:
+    """A validated pipeline: the spec with its inputs and steps resolved to plugin classes."""
     spec: PipelineSpec
     inputs: list[ResolvedStep] = field(default_factory=list)
     steps: list[ResolvedStep] = field(default_factory=list)
@@ -329,12 +342,3 @@ def _resolve_loose(raw: dict) -> list[str]:
                     _resolve(fake, f"{key}[{i}]", item[name_key], errors, want_source)
     return errors
 
-
-def load_pipeline(path: str | Path, overrides: list[str] = ()) -> ResolvedPipeline:
-    raw = load_yaml(path)
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    resolved, errors = validate_pipeline(raw)
-    if errors:
-        raise ConfigError(errors, str(path))
-    return resolved

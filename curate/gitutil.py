@@ -78,6 +78,7 @@ class CatFile:
         return self
 
     def read(self, sha: str) -> bytes:
+        """The content of the blob ``sha`` (``git cat-file --batch``)."""
         self.proc.stdin.write(sha.encode() + b"\n")
         self.proc.stdin.flush()
         header = self.proc.stdout.readline().split()

@@ -42,6 +42,7 @@ class IndexPart:
 
     @classmethod
     def from_dict(cls, raw: dict) -> IndexPart:
+        """The part described by a snapshot's JSON entry."""
         return cls(**{**raw, "runs": tuple(raw["runs"])})
 
 
@@ -55,12 +56,14 @@ class Snapshot:
     settings: dict = field(default_factory=dict, hash=False, compare=False)
 
     def to_json(self) -> bytes:
+        """The snapshot as stable, sorted JSON bytes."""
         data = {"run_id": self.run_id, "previous": self.previous, "settings": self.settings,
                 "parts": [asdict(p) | {"runs": list(p.runs)} for p in self.parts]}
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
     @classmethod
     def from_json(cls, raw: bytes) -> Snapshot:
+        """Read a snapshot written by ``to_json``."""
         data = orjson.loads(raw)
         return cls(data["run_id"], data["previous"], tuple(IndexPart.from_dict(p) for p in data["parts"]),
                    data.get("settings") or {})
@@ -79,6 +82,7 @@ class IndexStore:
         return raw.decode().strip() or None if raw else None
 
     def snapshot(self, run_id: str) -> Snapshot | None:
+        """The snapshot ``run_id`` staged or committed, or None."""
         raw = read_bytes(self._snapshot_path(run_id))
         return Snapshot.from_json(raw) if raw else None
 
@@ -93,6 +97,7 @@ class IndexStore:
         return list(snap.parts) if snap else []
 
     def part_path(self, name: str) -> str:
+        """Where the part file ``name`` lives."""
         return join(self.root, "parts", name)
 
     # ---- writing --------------------------------------------------------------------------------------

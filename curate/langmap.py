@@ -110,4 +110,5 @@ def language_for_path(path: str, first_line: str | None = None) -> str:
 
 
 def programming_languages() -> set[str]:
+    """Language names of programming languages (markup and data formats excluded)."""
     return set(EXTENSIONS.values()) - MARKUP_AND_DATA

@@ -25,6 +25,7 @@ RULES = [
 
 
 def classify(text: str) -> str | None:
+    """The SPDX id of a licence text, or None when no rule matches."""
     folded = " ".join(text.lower().split())
     for spdx, phrases in RULES:
         if all(p in folded for p in phrases):

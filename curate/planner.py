@@ -26,6 +26,7 @@ from curate.stepstats import step_accounting, text_bytes
 
 @dataclass
 class ShardAssignment:
+    """One input shard of a run: which input reads it, and for resumable sources the state to read."""
     input_index: int
     shard: str
     #: resumable sources only: the fingerprint to read with (``Source.read_shard_update``)
@@ -36,6 +37,7 @@ class ShardAssignment:
 
 @dataclass
 class Segment:
+    """One datatrove job of a plan: its steps and task count (a Stage barrier starts a new one)."""
     name: str
     steps: list
     tasks: int
@@ -46,6 +48,7 @@ class Segment:
 
 @dataclass
 class Plan:
+    """The segments of one run, in the order they run."""
     run_id: str
     segments: list[Segment] = field(default_factory=list)
     #: the input shards each task reads (task r of every per-shard segment handles ``groups[r]``)
@@ -67,6 +70,7 @@ class SourceStep(PipelineStep):
         self.names = names or [getattr(type(s), "plugin_name", type(s).__name__) for s in sources]
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        """Read the input shards of group ``rank``; yield their documents and write rejected records to excluded/."""
         progress = ProgressWriter(self.progress_dir, rank)
         with step_accounting(self.context, self.excluded, rank) as counters:
             for assignment in self.tasks[rank]:
@@ -109,6 +113,7 @@ def _source_checker(source) -> MetadataChecker | None:
 
 
 def instantiate(step, context: RunContext):
+    """The plugin instance of a resolved step, bound to the run context."""
     return step.cls(step.params, context)
 
 
@@ -132,6 +137,7 @@ def group_shards(shards: list[ShardAssignment], target_bytes: int) -> list[list[
 
 def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_seq: int,
                shards: list[ShardAssignment], previous_runs: list[str]) -> Plan:
+    """Compile a resolved pipeline into segments for one run over ``shards``."""
     spec = resolved.spec
     groups = group_shards(shards, int(spec.output.max_file_mb * 1e6))
     tasks = len(groups)

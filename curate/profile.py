@@ -31,6 +31,7 @@ NO_VALUE = "(none)"
 
 
 def length_bin(nbytes: int) -> int:
+    """The document-length histogram bin of ``nbytes`` (quarter octaves of bytes)."""
     if nbytes <= 0:
         return 0
     return min(1 + int(math.log2(nbytes) * LENGTH_BINS_PER_OCTAVE), LENGTH_BINS - 1)
@@ -42,6 +43,7 @@ def length_bin_edges() -> list[float]:
 
 
 def empty_area() -> dict:
+    """The counters of an area (data or excluded) before any record."""
     return {"docs": 0, "bytes": 0, "files": 0, "file_bytes": 0, "languages": {}, "licenses": {}, "reasons": {},
             "length": [0] * LENGTH_BINS, "scores": {}}
 
@@ -56,6 +58,7 @@ class AreaProfiler:
         self.reasons = defaultdict(lambda: [0, 0])
 
     def add(self, record: dict) -> None:
+        """Count one record: bytes, length bin, language, licence, drop reason and scores."""
         meta = record.get("metadata") or {}
         nbytes = text_bytes(record.get("text") or "")
         self.area["docs"] += 1
@@ -95,6 +98,7 @@ class AreaProfiler:
             entry["bins"][min(int(value / SCORE_STEP), SCORE_BINS - 1)] += 1
 
     def result(self, files: list[tuple[str, int]]) -> dict:
+        """The area's counters, with the files it read (``(path, size)`` pairs)."""
         self.area.update(languages=dict(self.languages), licenses=dict(self.licenses), reasons=dict(self.reasons),
                          files=len(files), file_bytes=sum(size for _, size in files))
         return self.area

@@ -36,12 +36,14 @@ class ProgressWriter:
         self.last = time.monotonic()
 
     def tick(self, nbytes: int) -> None:
+        """Count one document; write the counters when the last write is old enough."""
         self.docs += 1
         self.bytes += nbytes
         if self.path and time.monotonic() - self.last > self.interval:
             self._write(done=False)
 
     def finish(self) -> None:
+        """Write the final counters, marked done."""
         if self.path:
             self._write(done=True)
 
@@ -79,6 +81,7 @@ class ProgressEstimate:
         self.started = time.monotonic()
 
     def sample(self, records: dict[int, dict], tasks_done: int, tasks: int, now: float | None = None) -> Sample:
+        """Combine the tasks' records into one sample and remember it for the rates."""
         now = time.monotonic() if now is None else now
         docs = sum(r.get("docs", 0) for r in records.values())
         text = sum(r.get("bytes", 0) for r in records.values())
@@ -108,6 +111,7 @@ class ProgressEstimate:
                 (last.input_bytes - first.input_bytes) / span)
 
     def line(self, sample: Sample, width: int = WIDTH) -> str:
+        """The status line for ``sample``, at most ``width`` columns."""
         docs_rate, mb_rate, input_rate = self.rates()
         parts = [self.run_id]
         if sample.reading_done:
@@ -155,10 +159,12 @@ class ProgressMonitor:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def start(self) -> None:
+        """Start drawing the line (nothing when disabled)."""
         if self.enabled:
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop drawing and wait for the drawing thread."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -181,6 +187,7 @@ class ProgressMonitor:
         return out
 
     def tasks(self) -> tuple[int, int]:
+        """Tasks completed and tasks planned, over every segment."""
         done = total = 0
         for segment in self.plan.segments:
             fs, folder = filesystem(self.corpus.path("runs", self.plan.run_id, "exec", segment.name, "completions"))
@@ -189,6 +196,7 @@ class ProgressMonitor:
         return done, total
 
     def current_line(self) -> str:
+        """The status line now."""
         return self.estimate.line(self.estimate.sample(self.records(), *self.tasks()))
 
     def _loop(self) -> None:

@@ -21,41 +21,58 @@ class PluginError(Exception):
 
 @dataclass(frozen=True)
 class PluginInfo:
+    """One registered plugin: its name and the entry point that provides it."""
     name: str
     entry_point: EntryPoint
 
     @property
     def distribution(self) -> str:
+        """`name version` of the distribution that registers the plugin."""
         dist = self.entry_point.dist
         return f"{dist.name} {dist.version}" if dist else "unknown"
 
     @property
     def origin(self) -> str:
+        """`built-in` for curate's own plugins, else `third-party (distribution version)`."""
         dist = self.entry_point.dist
         return "built-in" if dist is not None and dist.name == "curate" else f"third-party ({self.distribution})"
 
     @property
     def version(self) -> str:
+        """Version of the distribution that registers the plugin."""
         dist = self.entry_point.dist
         return dist.version if dist else "unknown"
 
     def load(self):
+        """Import the plugin class; a missing module raises PluginError with the install line."""
         try:
             cls = self.entry_point.load()
         except ImportError as exc:
             missing = getattr(exc, "name", None) or str(exc)
             raise PluginError(f"plugin '{self.name}' ({self.entry_point.value}) could not be imported: missing "
-                              f"module '{missing}'. Install the package that provides it, e.g. "
-                              f"pip install '{_install_hint(missing)}'") from exc
+                              f"module '{missing}'. Install the package that provides it: "
+                              f"pip install '{install_hint(missing)}'") from exc
         cls.plugin_name = self.name
         return cls
 
 
-def _install_hint(module: str) -> str:
-    hints = {"ray": "curate[ray]", "vllm": "curate[vllm]", "torch": "curate[llm-cpu]",
-             "transformers": "curate[llm-cpu]", "fasttext": "fasttext-numpy2-wheel",
-             "tree_sitter_language_pack": "tree-sitter-language-pack==0.13.0"}
-    return hints.get(module.split(".")[0], module.split(".")[0].replace("_", "-"))
+#: the extra of curate that installs a module (``pip install 'curate[EXTRA]'``), for the plugin families that are
+#: not in the core install; keep it in step with [project.optional-dependencies] in pyproject.toml
+EXTRA_OF_MODULE = {
+    "fastwarc": "web", "resiliparse": "web", "fasttext": "web",
+    "pygit2": "commits", "bm25s": "commits",
+    "tiktoken": "packer", "tokenizers": "packer",
+    "httpx": "quality",
+    "torch": "llm", "transformers": "llm", "gguf": "llm", "accelerate": "llm",
+    "ray": "ray",
+    "vllm": "vllm",
+}
+
+
+def install_hint(module: str) -> str:
+    """What to ``pip install`` for a missing module: curate's extra that ships it, else the module's name."""
+    top = module.split(".")[0]
+    return f"curate[{EXTRA_OF_MODULE[top]}]" if top in EXTRA_OF_MODULE else top.replace("_", "-")
 
 
 @lru_cache(maxsize=1)
@@ -66,17 +83,13 @@ def _all() -> dict[str, PluginInfo]:
     return found
 
 
-def refresh() -> None:
-    """Forget the cached entry points (after installing a plugin package in the same process)."""
-    _all.cache_clear()
-    importlib.invalidate_caches()
-
-
 def names() -> list[str]:
+    """Names of every installed plugin, sorted."""
     return sorted(_all())
 
 
 def info(name: str) -> PluginInfo:
+    """The plugin registered as ``name``; an unknown name raises PluginError naming the closest match."""
     plugins = _all()
     if name in plugins:
         return plugins[name]

@@ -19,10 +19,12 @@ TOP = 15
 
 
 def write_html(facts: dict, path: str) -> None:
+    """Write the self-contained HTML report to ``path`` (atomically)."""
     atomic_write_bytes(path, render_html(facts).encode())
 
 
 def render_html(facts: dict) -> str:
+    """The self-contained HTML report: funnel, drops, languages, lengths, scores, licences, runs."""
     body = "\n".join([_header(facts), _funnel_section(facts), _drops_section(facts), _languages_section(facts),
                       _lengths_section(facts), _scores_section(facts), _licenses_section(facts),
                       _runs_section(facts)])

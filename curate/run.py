@@ -7,7 +7,6 @@ shards and the same task numbering, skipping tasks datatrove already marked comp
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ import yaml
 from curate import registry
 from curate.card import publish_card
 from curate.config import ResolvedPipeline
-from curate.executors import jobs_in_flight, make_executors
+from curate.executors import jobs_still_running, make_executors
 from curate.planner import Plan, ShardAssignment, build_plan
 from curate.progress import ProgressMonitor
 from curate.state import CorpusDir, atomic_write_bytes, file_fingerprint, filesystem, quick_fingerprint
@@ -116,7 +115,7 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
         if pending["pipeline_sha256"] != fingerprint:
             raise RunError(f"{pending['run_id']} in {corpus.root} was interrupted and used a different pipeline. "
                            "Run the same pipeline again to finish it, or pass --restart to discard it.")
-        busy = jobs_in_flight(spec.executor, corpus, pending["run_id"])
+        busy = jobs_still_running(spec.executor, corpus, pending["run_id"])
         if busy:  # a Slurm run: its jobs are queued or running, and its last job records it
             echo(f"{pending['run_id']} is still running as Slurm jobs {', '.join(busy)}; nothing submitted")
             return RunResult(pending["run_id"], "submitted")
@@ -173,8 +172,6 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
     previous = [r for r in corpus.list_runs() if r < run_id]
     plan = build_plan(resolved, corpus, run_id, run_seq, shards, previous)
     executor_spec = resolved.spec.executor
-    if workers is None:
-        workers = getattr(executor_spec, "workers", None) or os.cpu_count() or 1
     started = time.time()
     last = make_executors(plan, executor_spec, corpus, workers)
     monitor = ProgressMonitor(corpus, plan, _task_inputs(plan, pending), enabled=show_progress)

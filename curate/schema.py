@@ -96,10 +96,12 @@ class OutputField:
 
     @property
     def namespace(self) -> str | None:
+        """The namespace of the key (``syntax`` for ``syntax.error_count``); None for a top-level key."""
         return self.key.split(".", 1)[0] if "." in self.key else None
 
     @property
     def name(self) -> str:
+        """The key inside its namespace (``error_count``), or the top-level key."""
         return self.key.split(".", 1)[1] if "." in self.key else self.key
 
 
@@ -126,6 +128,7 @@ def rename_key(fields: dict[str, OutputField], old: str, new: str) -> dict[str, 
 
 
 def model_fields(model: type[BaseModel], namespace: str | None, owner: str) -> dict[str, OutputField]:
+    """The fields of a ``PluginMetadata`` model under ``namespace``, as dotted key -> OutputField."""
     out = {}
     for name, info in model.model_fields.items():
         key = f"{namespace}.{name}" if namespace else name
@@ -247,11 +250,13 @@ CORE_OWNER = "curate"
 
 
 def core_fields() -> list[OutputField]:
+    """What the core declares for every document: ``source.*`` and the provenance columns."""
     return list(model_fields(SourceFields, "source", CORE_OWNER).values()) + \
         list(model_fields(Provenance, None, CORE_OWNER).values())
 
 
 def excluded_fields() -> list[OutputField]:
+    """What the core declares for excluded records: ``drop.*`` and ``reject.*``."""
     return list(model_fields(DropFields, "drop", CORE_OWNER).values()) + \
         list(model_fields(RejectFields, "reject", CORE_OWNER).values())
 
@@ -316,6 +321,7 @@ class CorpusSchema:
         return cols
 
     def arrow_schema(self, excluded: bool = False):
+        """The Arrow schema of data/ (or of excluded/)."""
         import pyarrow as pa
 
         return pa.schema([pa.field(name, arrow) for name, arrow, _ in self.columns(excluded)])
@@ -363,6 +369,7 @@ class RowEncoder:
                 self.struct_templates[name] = {f.name: None for f in fields}
 
     def encode(self, doc_id: str, text: str, metadata: dict) -> dict:
+        """The row of one document: typed columns, and ``extra`` for what has no column or does not fit it."""
         row = self.template.copy()
         row["id"], row["text"] = doc_id, text
         extra = None
@@ -447,9 +454,11 @@ class MetadataChecker:
         self.converters = {k: (converter(f.type) if f.type != FREE else None) for k, f in fields.items()}
 
     def before(self, docs) -> list[dict]:
+        """Copies of the documents' metadata before the step runs."""
         return [dict(doc.metadata) for doc in docs]
 
     def check(self, before: dict, doc) -> None:
+        """Raise ``UndeclaredMetadata`` if the step added an undeclared key or a value of the wrong type."""
         for key, value in doc.metadata.items():
             if key.startswith("drop.") or (key in before and before[key] is value):
                 continue
@@ -466,6 +475,7 @@ class MetadataChecker:
 
 
 def checking_enabled() -> bool:
+    """True when ``CURATE_CHECK_METADATA=1`` (the test helpers set it)."""
     return os.environ.get(CHECK_ENV) == "1"
 
 

@@ -1,6 +1,6 @@
 """The corpus directory: output shards, excluded records, persistent state and run records.
 
-Layout (DESIGN.md §7)::
+Layout::
 
     data/<run>/part-<rank>.jsonl.zst    output shards, written once under a temporary name then renamed
     excluded/<run>/<step>-<rank>.jsonl.zst   every dropped document with drop.reason and drop.step

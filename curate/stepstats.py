@@ -1,5 +1,6 @@
 """Per-step, per-rank counters. Each rank writes its own small JSON file; reports merge the files on disk,
-so a relaunched run still reports every rank (a datatrove pitfall named in DESIGN.md)."""
+so a relaunched run still reports every rank (datatrove's own stats.json merge covers only the ranks of the
+last launch)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ def text_bytes(text: str) -> int:
 
 @dataclass
 class StepCounters:
+    """Documents and bytes in, kept and dropped (per reason) by one step on one rank."""
     docs_in: int = 0
     bytes_in: int = 0
     docs_out: int = 0
@@ -27,28 +29,34 @@ class StepCounters:
     drops: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
 
     def seen(self, nbytes: int) -> None:
+        """Count a document entering the step."""
         self.docs_in += 1
         self.bytes_in += nbytes
 
     def seen_many(self, sizes: list[int]) -> None:
+        """Count a batch of documents read (their sizes in bytes)."""
         self.docs_in += len(sizes)
         self.bytes_in += sum(sizes)
 
     def kept(self, nbytes: int) -> None:
+        """Count a document the step kept."""
         self.docs_out += 1
         self.bytes_out += nbytes
 
     def dropped(self, reason: str, nbytes: int) -> None:
+        """Count a document the step dropped, under ``reason``."""
         entry = self.drops[reason]
         entry[0] += 1
         entry[1] += nbytes
 
     def to_dict(self) -> dict:
+        """The counters as a JSON-ready mapping."""
         return {"docs_in": self.docs_in, "bytes_in": self.bytes_in, "docs_out": self.docs_out,
                 "bytes_out": self.bytes_out, "busy": self.busy, "wall": self.wall,
                 "drops": {k: list(v) for k, v in self.drops.items()}}
 
     def save(self, context, rank: int) -> None:
+        """Write the counters of ``rank`` to the run's stats folder (nothing outside a run)."""
         if not context.corpus_dir:
             return
         from curate.state import CorpusDir

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 
-from curate.io import iter_shard, record_to_doc
+from curate.io import iter_shard
 from curate.schema import CHECK_ENV
 from curate.state import filesystem
 
@@ -41,6 +41,7 @@ def checked_metadata(enabled: bool = True):
 
 @dataclass
 class StepResult:
+    """What a step did to a list of documents in a test: the kept and the dropped ones."""
     kept: list[Document] = field(default_factory=list)
     dropped: list[Document] = field(default_factory=list)
 
@@ -71,6 +72,7 @@ def apply_step(plugin, docs: list[Document]) -> StepResult:
 
 
 def make_doc(text: str, doc_id: str = "doc", **metadata) -> Document:
+    """A datatrove Document with ``metadata`` given as keyword arguments."""
     return Document(text=text, id=doc_id, metadata=dict(metadata))
 
 
@@ -90,10 +92,6 @@ def _read_area(corpus_dir, area: str, run_id: str | None) -> list[dict]:
         return []
     files = sorted(p for p in fs.find(root) if ".tmp-" not in p and p.endswith((".zst", ".parquet", ".jsonl")))
     return [rec for path in files for rec in iter_shard(path)]
-
-
-def corpus_docs(corpus_dir, run_id: str | None = None) -> list[Document]:
-    return [record_to_doc(r) for r in read_corpus(corpus_dir, run_id)]
 
 
 def run_pipeline_dict(pipeline: dict, workers: int = 1):

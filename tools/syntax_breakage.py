@@ -42,11 +42,6 @@ def truncate(text: str, lang: str, path: str | None = None) -> str | None:
     return data[: offsets[-1] + 1].decode()
 
 
-def truncate_midway(text: str, lang: str | None = None, path: str | None = None) -> str | None:
-    """Cut the file at half its length, wherever that falls (the cut can leave a valid file)."""
-    return text[: len(text) // 2] if len(text) >= 20 else None
-
-
 def drop_closing_brace(text: str, lang: str, path: str | None = None) -> str | None:
     """Delete the closing ``}`` nearest the middle of the file (``)`` for brace-less Python)."""
     closer = ")" if grammar_for(lang, path) == "python" else "}"

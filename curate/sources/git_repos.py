@@ -54,12 +54,15 @@ class GitReposSource(Source):
                                                             "{repo, stars, forks, license}.")
 
     def check(self) -> list[str]:
+        """Problems with the repositories named in ``paths`` (missing, not a repository, ...)."""
         return repository_problems(self.params.paths, self.params.metadata_file)
 
     def list_shards(self) -> list[str]:
+        """One shard per repository matched by ``paths``."""
         return list_repositories(self.params.paths)
 
     def shard_fingerprint(self, shard: str) -> dict:
+        """The commit ``ref`` resolves to (and the bundle's size): what changes a shard."""
         with open_repository(shard) as git_dir:
             sha = subprocess.run(["git", "--git-dir", git_dir, "rev-parse", self.params.ref], check=True,
                                  capture_output=True, text=True).stdout.strip()
@@ -74,6 +77,7 @@ class GitReposSource(Source):
             return sum(p.stat().st_size for p in objects.rglob("*") if p.is_file()) if objects.is_dir() else None
 
     def read_shard(self, shard: str) -> Iterator[Document | Reject]:
+        """The files of the repository at ``ref`` as documents; unusable files as rejects."""
         repo = repo_name(shard)
         extra = self._repo_metadata().get(repo, {})
         vendored = [re.compile(p) for p in self.params.vendored] if self.params.skip_vendored else []

@@ -29,6 +29,7 @@ class JsonlSource(RecordSource):
                                                                 "`line_too_long` without being parsed.")
 
     def read_shard(self, shard: str) -> Iterator:
+        """One document per line of a JSON Lines file (plain, .gz or .zst); bad lines as rejects."""
         fs, path = filesystem(shard)
         with open_file(fs, path, "rb") as raw:
             stream = _decompressed(raw, path)

@@ -22,6 +22,7 @@ class ParquetSource(RecordSource):
         batch_rows: int = Field(1024, gt=0, description="Rows per record batch read from the file.")
 
     def read_shard(self, shard: str) -> Iterator:
+        """One document per row of a Parquet file, read in record batches."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 

@@ -15,6 +15,7 @@ CANONICAL = ("path", "repo", "lang", "license", "stars", "forks")
 
 
 class RecordParams(PluginParams):
+    """Parameters shared by the record sources (JSON Lines, Parquet): paths and field names."""
     paths: list[str] = Field(min_length=1, description="Files or glob patterns (local paths or fsspec URLs). "
                                                        "Each matching file is one shard.")
     text_field: str = Field("text", description="Field holding the document text (The Stack: `content`).")
@@ -37,9 +38,11 @@ class RecordSource(Source):
     passes_input_fields = True
 
     def check(self) -> list[str]:
+        """A problem when no file matches ``paths``."""
         return [] if self.list_shards() else [f"paths: no file matches {self.params.paths}"]
 
     def list_shards(self) -> list[str]:
+        """One shard per file matched by ``paths``."""
         return expand_paths(self.params.paths)
 
 
@@ -59,6 +62,7 @@ def expand_paths(patterns: list[str]) -> list[str]:
 
 
 def record_to_document(params: RecordParams, record: Any, shard: str, position: int) -> Document | Reject:
+    """A document from one record, or a Reject saying why the record is unusable."""
     location = f"{shard}:{position}"
     if not isinstance(record, dict):
         return Reject("not_an_object", location, raw=str(record)[:10000])

@@ -57,7 +57,7 @@ class CommitToChangePrediction(Transform):
     updated incrementally (blobs tokenised once, cached by id), so no commit costs a checkout or a re-index.
     """
 
-    requires = {"pygit2": "pygit2>=1.14", "bm25s": "bm25s>=0.2"}
+    requires = {"pygit2": "curate[commits]", "bm25s": "curate[commits]"}
 
     namespace = "change"
 

@@ -21,7 +21,7 @@ class FasttextClassifier(Filter):
     The model is loaded lazily, once per worker.
     """
 
-    requires = {"fasttext": "fasttext-numpy2-wheel>=0.9.2"}
+    requires = {"fasttext": "curate[web]"}
 
     namespace = "web"
     default_batch_size = 256

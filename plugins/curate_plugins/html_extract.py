@@ -17,7 +17,7 @@ class HtmlExtract(Transform):
     A page whose extracted text is empty is dropped as ``no_text``; unparseable HTML as ``error:<type>``.
     """
 
-    requires = {"resiliparse": "resiliparse>=0.14"}
+    requires = {"resiliparse": "curate[web]"}
 
     namespace = "web"
 

@@ -28,6 +28,7 @@ class QualityScorer(Annotator):
                                             "model file). May be produced by an earlier step of the same run.")
         key: str = Field("quality.score", description="Metadata key to write (keep it under `quality.`).")
 
+    requires = {"fasttext": "curate[quality]"}
     _lazy_attributes = ("_scorer",)
 
     def output_fields(self) -> dict:

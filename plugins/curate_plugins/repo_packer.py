@@ -81,6 +81,8 @@ class RepoPacker(Stage):
         buckets: int | None = Field(None, ge=1, description="Repository buckets, one packing task each "
                                                              "(default: the number of input shards).")
 
+    requires = {"tiktoken": "curate[packer]"}
+
     def check(self) -> list[str]:
         problem = check_tokenizer(self.params.tokenizer)
         problems = [f"tokenizer: {problem}"] if problem else []

@@ -30,6 +30,8 @@ class TrainQualityScorer(Stage):
         retrain: bool = Field(False, description="Train again when `out` already holds a scorer. False keeps it, "
                                                  "so incremental runs score new files with the same model.")
 
+    requires = {"fasttext": "curate[quality]"}
+
     def barrier_jobs(self, ctx: StageContext) -> list[BarrierJob]:
         return [BarrierJob([TrainFromCache(self.params, ctx.work_dir)], tasks=1, name="train")]
 

@@ -30,7 +30,7 @@ class WarcSource(Source):
     FastWARC is used because it measured 2.3-3.8x faster than warcio here (docs/web.md).
     """
 
-    requires = {"fastwarc": "fastwarc>=0.14", "resiliparse": "resiliparse>=0.14"}
+    requires = {"fastwarc": "curate[web]", "resiliparse": "curate[web]"}
 
     namespace = "web"
 

@@ -35,8 +35,8 @@ def subset_args() -> list[str]:
 
 
 FAULT_MODULE = '''
-"""Test-only plugin: the first time task `rank` reaches its `after`-th document, it records its pid and its
-parent's pid (the Ray actor or Slurm job step) and the GPUs it was given in `flag_dir`/victim.json and waits there to
+"""Test-only plugin: the first time task `rank` reaches its `after`-th document, it records its pid (the Ray worker
+process or the Slurm task), its parent's pid and the GPUs it was given in `flag_dir`/victim.json and waits there to
 be killed.
 Once `flag_dir`/killed exists it lets every document through: it never changes the output."""
 import json, os, time
@@ -112,10 +112,10 @@ def wait_for_victim(flag_dir: Path, timeout: float = 240) -> dict:
 
 
 def kill_worker(flag_dir: Path) -> dict:
-    """SIGKILL the Ray worker (actor process) running the paused task; its task process must die with it."""
+    """SIGKILL the Ray worker process running the paused task."""
     victim = wait_for_victim(flag_dir)
     (flag_dir / "killed").write_text("")
-    os.kill(victim["ppid"], signal.SIGKILL)
+    os.kill(victim["pid"], signal.SIGKILL)
     return victim
 
 

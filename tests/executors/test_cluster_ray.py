@@ -150,8 +150,8 @@ def test_ray_run_matches_local_run(yaml_name, as_url, ray_cluster, local_runs, t
 
 
 def test_killed_ray_worker_is_retried_with_identical_output(ray_cluster, local_runs, tmp_path):
-    """Rank 0 of the last segment pauses mid-task; the test SIGKILLs the Ray worker (actor) running it.
-    datatrove resubmits the task; the output equals the uninterrupted local run, with no partial files.
+    """Rank 0 of the last segment pauses mid-task; the test SIGKILLs the Ray worker process running it.
+    Ray retries the task; the output equals the uninterrupted local run, with no partial files.
     The pausing step asks for a GPU (`executor.gpus`), so Ray places that segment on the node with the GPU."""
     yaml_name = "github_files.yaml"
     flags = tmp_path / "flags"
@@ -164,7 +164,7 @@ def test_killed_ray_worker_is_retried_with_identical_output(ray_cluster, local_r
          env=ray_cluster["env"])
     killer.join(timeout=5)
     assert killed, "the task never paused"
-    assert process_gone(killed[0]["ppid"]) and process_gone(killed[0]["pid"]), "the killed task lives on"
+    assert process_gone(killed[0]["pid"]), "the killed task lives on"
     assert killed[0]["gpus"] == "0", "Ray did not give the GPU step its GPU"
     exec_dir = out / "runs" / "run-0001" / "exec"
     gpus = {p.name: json.loads((p / "executor.json").read_text())["gpus_per_task"] for p in exec_dir.iterdir()}

@@ -114,6 +114,16 @@ def test_slurm_job_scripts_and_dependencies(fake_slurm, tmp_path):
     assert len(_submissions(state)) == len(jobs)
 
 
+def test_workers_option_caps_the_job_arrays(fake_slurm, tmp_path):
+    """`curate run -w 1` overrides `executor.workers: 2`: one array task at a time, as on the other executors."""
+    env, state = fake_slurm
+    executor = "executor={kind: slurm, partition: cpu, workers: 2}"
+    run_cli("run", YAML, "-o", tmp_path / "out", "-w", "1", "--no-progress", *subset_args(),
+            "--set", executor, cwd=REPO, env=env)
+    arrays = [_directives(job["script"]).get("array") for job in _submissions(state)]
+    assert arrays[:3] == [f"0-{len(SUBSET) - 1}%1", "0-0%1", f"0-{len(SUBSET) - 1}%1"]
+
+
 def test_slurm_options_are_validated_with_their_yaml_path(tmp_path):
     proc = run_cli("validate", YAML, "--set", "executor={kind: slurm, partition: cpu, time: 'two hours', "
                    "sbatch_args: {'--account': x}, gpus: {quality_llm: 1}}", cwd=REPO, check=False)

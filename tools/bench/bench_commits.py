@@ -11,6 +11,8 @@ Time is CPU time (user + system, this process and its git children), which waiti
 machine does not inflate; wall time is printed beside it. The rounds interleave floor and ours, and the best
 round of each is kept; figures are still noisy on this shared machine. Ratio = our CPU / floor CPU
 (target: within 5x).
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: pygit2, bm25s, and dulwich for --libraries).
 """
 
 from __future__ import annotations

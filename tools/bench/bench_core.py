@@ -16,6 +16,8 @@ Usage:
 
 DIR holds ``*.jsonl`` shards (default: out/bench-corpus, built on first use by ``tools/make_bench_corpus.py``:
 150 MB of real third-party code already on the machine).
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: datatrove's exact-dedup reference imports `tokenizers`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ fast regex word tokenizer (its best case). Our figures include the whole filter 
 hashing, lookup and metadata.
 
     .venv/bin/python tools/bench/bench_decontam.py [--corpus 'out/bench-corpus/shard-*.jsonl'] [--mb 20]
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: spaCy for datatrove's default word tokenizer).
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def main() -> int:
         Path(f"{tmp}/dt-regex").mkdir()
         contenders["datatrove NGramsDecontFilter (regex words)"] = datatrove_filter(f"{tmp}/dt-regex", "regex")
         if not args.skip_spacy and importlib.util.find_spec("spacy") is None:
-            print("spaCy is not installed (pip install 'curate[bench-decontam]'): "
+            print("spaCy is not installed (pip install 'curate[bench]'): "
                   "skipping datatrove's default tokenizer")
         elif not args.skip_spacy:
             Path(f"{tmp}/dt-spacy").mkdir()

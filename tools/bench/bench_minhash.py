@@ -14,6 +14,8 @@ Jaccard 0.7, and by default 32 bands × 8 rows, the layout minhash_dedup derives
 BigCode's layout.
 Runs are interleaved (ours, datatrove, datasketch, then again with --repeat); the machine is shared with other
 jobs, so wall-clock figures are noisy: compare the CPU-time figures (MB per CPU-second = MB/s per core).
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: datasketch, psutil, datatrove's MinHash stages).
 """
 
 from __future__ import annotations

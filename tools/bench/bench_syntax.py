@@ -14,6 +14,8 @@ the same documents and bytes:
   pipeline-cpu      that whole run's CPU time (reading, writing, planning included)
 The ratio plugin/floor is the figure to watch (target >= 0.8). Rounds interleave all variants; the best
 round of each is reported.
+
+Needs the `bench` extra (`pip install -e '.[bench]'`); the core install is enough for this one.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ Rates are per core: one process each. datatrove's extractor runs Trafilatura in 
 time includes that child's. MB are MB of HTML payload.
 
     python tools/bench/bench_web.py [--warc PATH] [--model PATH] [--repeat 3]
+
+Needs the `bench` extra (`pip install -e '.[bench]'`: the web family, trafilatura and datatrove's io extra).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ Prints the number of distinct UTF-8 text blobs scanned, the number flagged, and 
 matched items, matching text) for inspection. Also reports the same scan without the boilerplate guards.
 
     .venv/bin/python tools/bench/decontam_false_positives.py [--repos tests/data/repos]
+
+Needs the core install only (the `bench` extra covers it).
 """
 
 from __future__ import annotations

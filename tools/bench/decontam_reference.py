@@ -3,6 +3,8 @@ site-packages folder except the packages held out for the false-positive measure
 
     .venv/bin/python tools/bench/decontam_reference.py OUT.jsonl [--site-packages DIR] [--hold-out sympy]
     curate benchmarks boilerplate out/bench-corpus/shard-0000*.jsonl OUT.jsonl -o boilerplate_ngrams.txt
+
+Needs the core install only (the `bench` extra covers it).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ Each repository's licence file is copied to examples/data/github/LICENSES/. Usag
 from __future__ import annotations
 
 import argparse
+import subprocess
 from pathlib import Path
 
 import orjson
@@ -19,7 +20,7 @@ import zstandard
 from curate.gitutil import CatFile, open_repository, repo_name
 from curate.licenses import LICENSE_FILE
 from curate.plugin import Reject
-from curate.sources.git_repos import GitReposSource, _ls_tree, _rev_parse
+from curate.sources.git_repos import GitReposSource
 
 
 def main() -> None:
@@ -46,10 +47,12 @@ def main() -> None:
 
 def _copy_licenses(bundle: Path, folder: Path, stem: str) -> None:
     with open_repository(str(bundle)) as git_dir:
-        commit = _rev_parse(git_dir, "HEAD")
+        listing = subprocess.run(["git", "--git-dir", git_dir, "ls-tree", "HEAD"], check=True, capture_output=True,
+                                 text=True).stdout
         with CatFile(git_dir) as blobs:
-            for _mode, kind, sha, _size, path in _ls_tree(git_dir, commit):
-                if "/" not in path and kind == "blob" and LICENSE_FILE.match(path):
+            for line in listing.splitlines():
+                (_mode, kind, sha), path = line.split("\t", 1)[0].split(), line.split("\t", 1)[1]
+                if kind == "blob" and LICENSE_FILE.match(path):
                     (folder / f"{stem}.{path}").write_bytes(blobs.read(sha))
 
 

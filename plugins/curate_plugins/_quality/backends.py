@@ -104,5 +104,5 @@ def make_backend(config: BackendConfig) -> OracleBackend:
     return VllmBackend(config)
 
 
-BACKEND_REQUIREMENTS = {"transformers": {"torch": "torch==2.13.0", "transformers": "transformers>=4.40"},
-                        "openai": {"httpx": "httpx>=0.27"}, "vllm": {"vllm": "vllm>=0.10"}}
+BACKEND_REQUIREMENTS = {"transformers": {"torch": "curate[llm]", "transformers": "curate[llm]"},
+                        "openai": {"httpx": "curate[quality]"}, "vllm": {"vllm": "curate[vllm]"}}

@@ -49,7 +49,7 @@ def check_tokenizer(spec: str) -> str | None:
     try:
         import tokenizers  # noqa: F401
     except ImportError:
-        return f"{spec}: reading a tokenizer.json needs `pip install tokenizers`"
+        return f"{spec}: reading a tokenizer.json needs `tokenizers`: pip install 'curate[packer]'"
     return None
 
 

@@ -22,12 +22,10 @@ import shlex
 import subprocess
 import sys
 
-import click
 import orjson
-import yaml
 from datatrove.executor.slurm import SlurmPipelineExecutor, launch_slurm_job
 
-from curate.executors import _datatrove_warnings_muted, segment_gpus
+from curate.executors.common import datatrove_warnings_muted, quiet_terminal_log, segment_gpus
 from curate.state import CorpusDir, atomic_write_bytes, read_bytes
 
 JOBS_FILE = "slurm_jobs.json"
@@ -38,6 +36,7 @@ class CurateSlurmExecutor(SlurmPipelineExecutor):
     (curate merges its own per-rank stats in ``curate finish``)."""
 
     def launch_merge_stats(self):
+        """No stats-merging job: `curate finish` merges curate's own stats."""
         return None
 
 
@@ -54,6 +53,7 @@ class SlurmRun:
         self.submitted = ""
 
     def incomplete(self) -> dict[str, int]:
+        """Job name -> number of tasks without a completion marker, for the segments not done."""
         out = {}
         for executor in self.executors:
             missing = executor.get_incomplete_ranks(skip_completed=True)
@@ -62,13 +62,15 @@ class SlurmRun:
         return out
 
     def run(self) -> None:
+        """Submit the segments' incomplete tasks and the finish job (nothing when every task completed)."""
+        quiet_terminal_log()
         missing = self.incomplete()
         if not missing:
             return
         if os.environ.get("SLURM_JOB_ID"):
             raise RuntimeError(f"tasks did not complete: {missing}. Run `curate run` again from a login node to "
                                "relaunch them (jobs are not submitted from inside a job)")
-        with _datatrove_warnings_muted("datatrove.executor.slurm"):
+        with datatrove_warnings_muted("datatrove.executor.slurm"):
             self.executors[-1].launch_job()
         launched = [(e.job_name, str(e.job_id)) for e in self.executors if e.job_id not in (None, -1)]
         finish_id = self._submit_finish(launched[-1][1])
@@ -96,18 +98,19 @@ class SlurmRun:
         return str(launch_slurm_job(script, first.job_id_retriever, f"--dependency=afterok:{after_job}"))
 
 
-def slurm_chain(plan, spec, corpus: CorpusDir) -> SlurmRun:
-    """One ``CurateSlurmExecutor`` per segment, each depending on the one before."""
+def slurm_chain(plan, spec, corpus: CorpusDir, workers: int | None = None) -> SlurmRun:
+    """One ``CurateSlurmExecutor`` per segment, each depending on the one before; ``workers`` tasks of a job
+    array run at once (default: no limit)."""
     job_name = f"{spec.job_name or _default_job_name(corpus)}-{plan.run_id}"
     sbatch_args = {"chdir": os.getcwd(), **spec.sbatch_args}
     executors, previous = [], None
     for segment in plan.segments:
         logging_dir = corpus.path("runs", plan.run_id, "exec", segment.name)
-        with _datatrove_warnings_muted("datatrove.executor.slurm"):
+        with datatrove_warnings_muted("datatrove.executor.slurm"):
             previous = CurateSlurmExecutor(
                 pipeline=segment.steps, tasks=segment.tasks, time=spec.time, partition=spec.partition,
                 cpus_per_task=spec.cpus_per_task, mem_per_cpu_gb=spec.memory_per_cpu_gb,
-                gpus_per_task=math.ceil(segment_gpus(segment, spec.gpus)), workers=spec.workers or -1,
+                gpus_per_task=math.ceil(segment_gpus(segment, spec.gpus)), workers=workers or -1,
                 job_name=f"{job_name}-{segment.name}", qos=spec.qos, env_command=spec.env_command or _env_command(),
                 sbatch_args=sbatch_args, max_array_size=spec.max_array_size, depends=previous,
                 logging_dir=logging_dir, skip_completed=True, with_srun=spec.srun,
@@ -150,13 +153,14 @@ def _record_jobs(corpus: CorpusDir, run_id: str, launched: list[tuple[str, str]]
 
 
 def recorded_job_ids(corpus: CorpusDir, run_id: str) -> list[str]:
+    """Every Slurm job id submitted for ``run_id`` (segments and finish jobs), oldest first."""
     raw = read_bytes(_jobs_path(corpus, run_id))
     if not raw:
         return []
     return [job for sub in orjson.loads(raw)["submissions"] for job in [j["id"] for j in sub["jobs"]] + [sub["finish"]]]
 
 
-def jobs_in_flight(corpus: CorpusDir, run_id: str) -> list[str]:
+def queued_or_running(corpus: CorpusDir, run_id: str) -> list[str]:
     """Jobs of this run that are queued or running. Jobs stranded behind a failed dependency are cancelled."""
     ours = set(recorded_job_ids(corpus, run_id))
     if not ours:
@@ -182,32 +186,3 @@ def _squeue() -> list[str]:
     except (OSError, subprocess.CalledProcessError) as exc:
         raise RuntimeError(f"cannot list Slurm jobs ({' '.join(cmd)}): {exc}") from exc
     return [line.strip() for line in out.splitlines() if line.strip()]
-
-
-# ---- curate finish -----------------------------------------------------------------------------------------
-@click.command("finish")
-@click.argument("corpus_dir")
-def finish_command(corpus_dir: str) -> None:
-    """Record the pending run of CORPUS_DIR once its cluster jobs are done: check every task completed, merge
-    the stats, update the manifest, write the summary. Submitted as the last Slurm job of a run."""
-    from curate.config import validate_pipeline
-    from curate.run import RunError, run_pipeline
-
-    corpus = CorpusDir(corpus_dir)
-    pending = corpus.pending()
-    if not pending:
-        click.echo(f"{corpus_dir}: no pending run; nothing to finish")
-        return
-    raw = yaml.safe_load(read_bytes(f"{corpus.run_dir(pending['run_id'])}/pipeline.yaml"))
-    resolved, errors = validate_pipeline(raw)
-    if errors:
-        raise click.ClickException(f"{pending['run_id']}/pipeline.yaml: " + "; ".join(errors))
-    try:
-        result = run_pipeline(resolved, show_progress=False, echo=click.echo)
-    except RunError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if result.summary:
-        click.echo(f"{result.run_id} finished: {result.summary['docs_in']} documents in, "
-                   f"{result.summary['docs_out']} out")
-    elif result.status == "submitted":
-        raise click.ClickException(f"{result.run_id} is not finished: tasks were relaunched")
