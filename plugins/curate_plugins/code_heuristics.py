@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
-from curate import Filter, PluginParams
+from curate import DEFAULT_VENDORED, Filter, PluginParams
+from curate_plugins.lib.file_kinds import KINDS
 
 GENERATED_MARKERS = [
     r"@generated\b", r"\bDO NOT EDIT\b", r"[Aa]uto-?generated (?:by|from|file|code)",
@@ -20,11 +22,21 @@ GENERATED_PATHS = [r"(^|/)migrations/\d{4}_\w+\.py$", r"_pb2(_grpc)?\.pyi?$", r"
                    r"\.designer\.cs$", r"(^|/)package-lock\.json$", r"\.lock$"]
 
 
+FileKind = Literal["lockfile", "image", "tooling", "vendored"]
+
+
 class CodeHeuristics(Filter):
     """Drops files that are empty, too small or too large, have over-long lines (minified or data), too
     few alphanumeric characters, or carry a marker of generated code in their head or a generated-file path.
-    Each rule has its own drop reason. Thresholds follow The Stack / StarCoder's preprocessing (max line length
-    1000, average line length 100, alphanumeric fraction 0.25); Seed-Coder names such rules without numbers."""
+    Each rule has its own drop reason. Thresholds follow The Stack / StarCoder's preprocessing (max line
+    length 1000, average line length 100, alphanumeric fraction 0.25); Seed-Coder names such rules without
+    numbers.
+
+    ``drop_kinds`` also drops, by path, files that are not code to learn from, each kind with its reason:
+    ``lockfile`` (``uv.lock``, ``package-lock.json``, ...), ``image`` (``image_as_text``: SVG, PostScript,
+    text bitmaps), ``tooling`` (``tooling_config``: CI, editor and repository-tooling configuration) and
+    ``vendored`` (third-party copies, minified bundles). Seed-Coder packs its long-context sequences from the
+    files left after such filtering (``pipelines/long_context.yaml``)."""
 
     class Params(PluginParams):
         min_bytes: int = Field(1, ge=0, description="Drop documents with fewer bytes (reason `too_small`; "
@@ -45,9 +57,14 @@ class CodeHeuristics(Filter):
                                              description="Regular expressions that mark generated files.")
         skip_langs: list[str] = Field(default_factory=list, description="Languages exempt from the line rules "
                                                                         "(e.g. data formats you keep on purpose).")
+        drop_kinds: list[FileKind] = Field(default_factory=list, description="Also drop files of these kinds by "
+                                           "path: `lockfile`, `image` (reason `image_as_text`), `tooling` (reason "
+                                           "`tooling_config`), `vendored`.")
+        kind_paths: dict[FileKind, list[str]] = Field(default_factory=dict, description="Replace the path "
+                                                      "patterns (regular expressions) of a kind.")
 
     default_batch_size = 256
-    _lazy_attributes = ("_markers", "_paths", "_literals")
+    _lazy_attributes = ("_markers", "_paths", "_literals", "_kinds")
 
     def setup(self) -> None:
         self._markers = re.compile("|".join(f"(?:{m})" for m in self.params.generated_markers))
@@ -55,6 +72,16 @@ class CodeHeuristics(Filter):
         # text every marker needs, so that most heads are cleared with a substring test instead of the regex
         literals = [required_literal(m) for m in self.params.generated_markers]
         self._literals = None if None in literals else literals
+        self._kinds = [(re.compile("|".join(f"(?:{m})" for m in patterns) or "(?!)"), reason)
+                       for patterns, reason in map(self._kind, self.params.drop_kinds)]
+
+    def _kind(self, kind: str) -> tuple[list[str], str]:
+        patterns, reason = KINDS.get(kind, (DEFAULT_VENDORED, "vendored"))
+        return self.params.kind_paths.get(kind, patterns), reason
+
+    def _kind_reason(self, doc) -> str | None:
+        path = str(doc.metadata.get("path", ""))
+        return next((reason for pattern, reason in self._kinds if pattern.search(path)), None)
 
     def filter(self, doc):
         return self.filter_batch([doc])[0]
@@ -76,6 +103,8 @@ class CodeHeuristics(Filter):
                 verdicts[i] = "too_small"
             elif size > p.max_bytes:
                 verdicts[i] = "too_large"
+            elif self._kinds and (kind := self._kind_reason(doc)):
+                verdicts[i] = kind
             elif doc.metadata.get("lang") not in p.skip_langs:
                 if ascii_text:
                     ascii_lines.append((i, data))

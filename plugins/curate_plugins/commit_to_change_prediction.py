@@ -164,9 +164,13 @@ class CommitToChangePrediction(Transform):
 
     def _learn(self, doc: Document) -> None:
         """Tell the snapshot how this commit changes its files' tokens, so that moving past it is cheap."""
-        changes = [c for c in doc.metadata.get("commit.files") or () if c["status"] == "M" and not c["binary"]]
-        if changes and "commit.repo_path" in doc.metadata:
-            snapshot = self._snapshot(doc.metadata["commit.repo_path"]).primary  # caches are shared
+        meta = doc.metadata
+        files = meta.get("commit.files") or []
+        pool = self._snapshot(meta["commit.repo_path"])
+        pool.remember(meta["commit.sha"], meta.get("commit.parents") or [], files)
+        changes = [c for c in files if c["status"] == "M" and not c["binary"]]
+        if changes:
+            snapshot = pool.primary  # caches are shared
             for change in changes:
                 snapshot.learn_change(change["path"], change["old_blob"], change["new_blob"],
                                       hunks_of(doc.text[change["start"]:change["end"]]))
@@ -229,15 +233,13 @@ class CommitToChangePrediction(Transform):
         readme = snapshot.readme_path()
         if readme:
             room -= nbytes(readme)
-            budget = min(p.max_readme_bytes, room)
-            text, size = snapshot.head(readme, budget)
-            text, cut = truncate(text, budget, marker, size)
+            text, cut, used = snapshot.clipped(readme, min(p.max_readme_bytes, room), marker)
             out.update(readme=text, readme_path=readme)
-            room -= nbytes(text) if cut else size
+            room -= used
             out["_truncated"] += _cut_note("readme", text, cut)
-        tree, cut = truncate(snapshot.tree_text(), min(p.max_tree_bytes, max(room, 0)), marker)
+        tree, cut, used = snapshot.clipped_tree(min(p.max_tree_bytes, max(room, 0)), marker)
         out["tree"] = tree
-        room -= nbytes(tree)
+        room -= used
         out["_truncated"] += _cut_note("tree", tree, cut)
         files = []
         for rank, (path, score) in enumerate(ranked, start=1):
@@ -246,11 +248,10 @@ class CommitToChangePrediction(Transform):
             budget = min(p.max_file_bytes, room - frame)
             if budget < p.min_file_bytes:
                 continue
-            text, size = snapshot.head(path, budget)
-            content, cut = truncate(text, budget, marker, size)
+            content, cut, used = snapshot.clipped(path, budget, marker)
             values["content"] = content
             files.append(p.file_template.format_map(values))
-            room -= frame + (size if not cut else nbytes(content))
+            room -= frame + used
             out["_included"].append(path)
             out["_truncated"] += [f"file:{path}"] if cut else []
         out["files"] = "".join(files)
@@ -264,7 +265,9 @@ class CommitToChangePrediction(Transform):
 
             repo = pygit2.Repository(git_dir_of(repo_path, self._work_root()))
             excluded = compile_any(self.params.vendored + self.params.lockfiles)
-            rules = IndexRules(self.params.max_index_bytes, excluded, self.params.k1, self.params.b)
+            rules = IndexRules(self.params.max_index_bytes, excluded, self.params.k1, self.params.b,
+                               head_bytes=min(max(self.params.max_readme_bytes, self.params.max_file_bytes),
+                                              self.params.max_context_bytes, self.params.max_sample_bytes))
             self._state = (repo_path, SnapshotPool(repo, rules, self.params.snapshots))
         return self._state[1]
 

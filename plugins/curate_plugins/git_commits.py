@@ -31,6 +31,7 @@ class GitCommits(Source):
     """
 
     resumable = True
+    requires = {"pygit2": "curate[commits]"}
     namespace = "commit"
 
     class Metadata(PluginMetadata):
@@ -105,10 +106,13 @@ class GitCommits(Source):
         _check_known(git_dir, since, shard)
         base = {"repo": repo_name(shard), "commit.repo_path": str(shard),
                 "commit.context_lines": self.params.context_lines}
-        base.update(self._activity(git_dir, heads))
+        import pygit2
+
+        repo = pygit2.Repository(git_dir)  # one object cache for the activity walk and the commits
+        base.update(self._activity(repo, heads))
         base.update(self._repo_metadata(base["repo"]))
         branch_of = _first_branch(git_dir, heads)
-        for commit in log_commits(git_dir, sorted(set(heads.values())), since, self.params.context_lines):
+        for commit in log_commits(git_dir, sorted(set(heads.values())), since, self.params.context_lines, repo=repo):
             yield self._record(commit, base, branch_of(commit.sha))
 
     def _record(self, commit: Commit, base: dict, branch: str) -> Document | Reject:
@@ -123,8 +127,8 @@ class GitCommits(Source):
             return Reject("merge_commit", doc_id, doc_id=doc_id, raw=commit.message, metadata=meta)
         return Document(text=commit.patch, id=doc_id, metadata=meta)
 
-    def _activity(self, git_dir: str, heads: dict[str, str]) -> dict:
-        commits, days, first, last = repo_activity(git_dir, sorted(set(heads.values())))
+    def _activity(self, repo, heads: dict[str, str]) -> dict:
+        commits, days, first, last = repo_activity(repo, sorted(set(heads.values())))
         return {"activity.commits": commits, "activity.active_days": days, "activity.first_time": first,
                 "activity.last_time": last}
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from curate import Filter, PluginMetadata, PluginParams, programming_languages
+from curate_plugins.lib.code_refs import compatible_grammar, refs_from_tree, to_record
 from curate_plugins.lib.treesitter import (
     EXTENSION_GRAMMARS,
     GRAMMARS,
@@ -54,6 +55,10 @@ class TreesitterSyntax(Filter):
     ``syntax.comment_ratio``, ``syntax.docstring_ratio``, ``syntax.longest_function_lines``, optionally
     ``syntax.max_depth``). Deciding is separate from scoring: ``drop: false`` only annotates.
 
+    With ``dependencies: true`` it also records ``syntax.dependencies``: the imports and includes found by the
+    dependency queries on the same tree (with a hash of the text), which ``repo_packer`` reuses instead of
+    parsing the file again.
+
     Drop reasons: ``syntax_error:<lang>``, ``syntax_timeout``, ``syntax_too_large``, ``syntax_invalid_utf8``.
     Languages without a grammar pass through with ``syntax.checked=false`` (counted as ``unchecked.<lang>``).
     """
@@ -61,6 +66,20 @@ class TreesitterSyntax(Filter):
     namespace = "syntax"
 
     class Metadata(PluginMetadata):
+        class Ref(BaseModel):
+            kind: str
+            spec: str
+            level: int
+            names: list[str]
+
+        class Dependencies(BaseModel):
+            hash: str
+            has_error: bool
+            package: str
+            refs: list[Ref]
+            defines: list[str]
+            uses: list[str]
+
         checked: bool = Field(description="A grammar parsed the file (false: no grammar, too large, timeout).")
         grammar: str = Field(description="The tree-sitter grammar used.")
         has_error: bool = Field(description="The parse tree has ERROR or MISSING nodes.")
@@ -77,6 +96,8 @@ class TreesitterSyntax(Filter):
         docstring_ratio: float = Field(description="Share of bytes in docstrings (with `structure`).")
         longest_function_lines: int = Field(description="Lines of the longest function (with `structure`).")
         max_depth: int = Field(description="Depth of the parse tree (with `max_depth`).")
+        dependencies: Dependencies = Field(description="Imports and includes found in the same parse (with "
+                                                       "`dependencies`), for repo_packer.")
 
     class Params(PluginParams):
         drop: bool = Field(True, description="Drop documents the policy rejects. False: annotate only (the "
@@ -110,6 +131,9 @@ class TreesitterSyntax(Filter):
         max_depth: bool = Field(False, description="Also write `syntax.max_depth` (walks every node: about "
                                                    "20% of the parse time).")
         path_key: str = Field("path", description="Metadata key holding the file path (for `.h`, `.mli`).")
+        dependencies: bool = Field(False, description="Also record the file's imports/includes from the same "
+                                   "parse (`syntax.dependencies`, for Python, Java, JS/TS, Go, Rust, C/C++), so "
+                                   "that `repo_packer` orders files without parsing them again.")
 
     def check(self) -> list[str]:
         problems = [f"max_error_ratio_by_lang: {lang!r} has no tree-sitter grammar (known: "
@@ -160,6 +184,8 @@ class TreesitterSyntax(Filter):
             return self._unchecked(meta, lang, "syntax_timeout")
         parsed.replaced_chars = replaced
         self._annotate(meta, parsed, lang)
+        if self.params.dependencies and compatible_grammar(lang, parsed.grammar):
+            meta["syntax.dependencies"] = to_record(refs_from_tree(lang, parsed.tree, parsed.grammar), doc.text)
         if self.params.drop and rejected(parsed.errors, len(parsed.source)):
             return False, f"syntax_error:{lang}"
         return True

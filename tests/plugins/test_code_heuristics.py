@@ -60,3 +60,34 @@ def test_the_substring_prefilter_never_changes_a_verdict(repo_root):
     slow._literals = None  # regular expression on every head
     assert apply_step(fast, docs).reasons == apply_step(slow, docs).reasons
     assert sum(r == "generated" for r in apply_step(fast, docs[:9]).reasons.values()) == 8
+
+
+def test_kinds_of_files_that_are_not_code_to_learn_from(checkouts):
+    """drop_kinds on the real files of pallets/itsdangerous and DaveGamble/cJSON: each kind its own reason,
+    checked by path before the line rules (a lock file is `lockfile`, not `long_line`); build manifests stay."""
+    docs = []
+    for name in ("pallets__itsdangerous", "DaveGamble__cJSON"):
+        root = checkouts[name]
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts):
+            rel = str(path.relative_to(root))
+            try:
+                docs.append(make_doc(path.read_text(encoding="utf-8"), f"{name}/{rel}", path=rel))
+            except UnicodeDecodeError:
+                continue  # binary files never reach a text filter
+    kinds = ["lockfile", "image", "tooling", "vendored"]
+    reasons = apply_step(CodeHeuristics({"drop_kinds": kinds}), docs).reasons
+    assert reasons["pallets__itsdangerous/uv.lock"] == "lockfile"
+    assert reasons["pallets__itsdangerous/docs/_static/itsdangerous-logo.svg"] == "image_as_text"
+    assert reasons["pallets__itsdangerous/.github/workflows/tests.yaml"] == "tooling_config"
+    assert reasons["pallets__itsdangerous/.pre-commit-config.yaml"] == "tooling_config"
+    assert "vendored" not in reasons.values()  # neither repository has a vendor folder at HEAD
+    for kept in ("pallets__itsdangerous/pyproject.toml", "pallets__itsdangerous/src/itsdangerous/signer.py",
+                 "DaveGamble__cJSON/cJSON.c", "DaveGamble__cJSON/CMakeLists.txt"):
+        assert kept not in reasons
+    assert set(reasons.values()) >= {"lockfile", "image_as_text", "tooling_config"}
+    default = apply_step(CodeHeuristics(), docs).reasons  # without drop_kinds: the kinds are not looked at
+    assert not {"lockfile", "image_as_text", "tooling_config", "vendored"} & set(default.values())
+    vendored = apply_step(CodeHeuristics({"drop_kinds": ["vendored"]}),
+                          [make_doc("int x;\n", "v", path="third_party/zlib/zlib.h"),
+                           make_doc("var a=1;\n", "m", path="static/app.min.js")]).reasons
+    assert vendored == {"v": "vendored", "m": "vendored"}
