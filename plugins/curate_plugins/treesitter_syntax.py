@@ -44,6 +44,26 @@ def should_drop(errors: ErrorStats, size: int, max_ratio: float, drop_eof_errors
     return (drop_eof_errors and truncated) or (drop_brace_errors and errors.brace_imbalance != 0)
 
 
+class DependencyRef(BaseModel):
+    """One import or include of ``syntax.dependencies`` (curate_plugins.lib.code_refs.to_record)."""
+
+    kind: str
+    spec: str
+    level: int
+    names: list[str]
+
+
+class DependencyRecord(BaseModel):
+    """The column type of ``syntax.dependencies``."""
+
+    hash: str
+    has_error: bool
+    package: str
+    refs: list[DependencyRef]
+    defines: list[str]
+    uses: list[str]
+
+
 class TreesitterSyntax(Filter):
     """Parses each document with the tree-sitter grammar of its ``lang`` and drops files with syntax errors
     (ERROR or MISSING nodes), as Seed-Coder drops GitHub files a parser reports as broken. Python 2 syntax
@@ -66,20 +86,6 @@ class TreesitterSyntax(Filter):
     namespace = "syntax"
 
     class Metadata(PluginMetadata):
-        class Ref(BaseModel):
-            kind: str
-            spec: str
-            level: int
-            names: list[str]
-
-        class Dependencies(BaseModel):
-            hash: str
-            has_error: bool
-            package: str
-            refs: list[Ref]
-            defines: list[str]
-            uses: list[str]
-
         checked: bool = Field(description="A grammar parsed the file (false: no grammar, too large, timeout).")
         grammar: str = Field(description="The tree-sitter grammar used.")
         has_error: bool = Field(description="The parse tree has ERROR or MISSING nodes.")
@@ -96,7 +102,7 @@ class TreesitterSyntax(Filter):
         docstring_ratio: float = Field(description="Share of bytes in docstrings (with `structure`).")
         longest_function_lines: int = Field(description="Lines of the longest function (with `structure`).")
         max_depth: int = Field(description="Depth of the parse tree (with `max_depth`).")
-        dependencies: Dependencies = Field(description="Imports and includes found in the same parse (with "
+        dependencies: DependencyRecord = Field(description="Imports and includes found in the same parse (with "
                                                        "`dependencies`), for repo_packer.")
 
     class Params(PluginParams):
