@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from curate import Document, Drop
 from curate_plugins._synth import prompts
@@ -11,6 +11,16 @@ from curate_plugins._synth.ranking import difficulty
 from curate_plugins._synth.records import RecordMetadata, child, run_summary, sft_text
 from curate_plugins._synth.step import SynthParams, SynthStep
 from curate_plugins.lib.sandbox import ExecJob, SandboxLimits
+
+
+class AttemptLog(BaseModel):
+    """One attempt of the verification log: what ran and how it ended."""
+
+    attempt: int = Field(description="Index of the attempt.")
+    status: str = Field(description="pass, fail, timeout, memory, error, unparsable or no_tests.")
+    tests_passed: int | None = Field(None, description="Tests that passed (executed attempts only).")
+    tests: int | None = Field(None, description="Tests run (executed attempts only).")
+    message: str | None = Field(None, description="Why it did not pass, shortened.")
 
 
 class Kodcode(SynthStep):
@@ -36,8 +46,8 @@ class Kodcode(SynthStep):
         attempts: int = Field(description="Attempts made.")
         passes: int = Field(description="Attempts whose tests all passed.")
         kept_attempt: int = Field(description="Index of the kept attempt.")
-        log: list[dict] = Field(description="Per attempt: attempt, status (pass, fail, timeout, memory, error, "
-                                            "unparsable, no_tests), tests_passed, tests, message.")
+        log: list[AttemptLog] = Field(description="Per attempt: attempt, status (pass, fail, timeout, memory, "
+                                                  "error, unparsable, no_tests), tests_passed, tests, message.")
 
     class Params(SynthParams):
         attempts: int = Field(10, ge=1, le=64, description="Answers (solution + tests) per question (KodCode: 10).")
