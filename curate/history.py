@@ -6,14 +6,16 @@ the next command finishes (``state/pending.json`` with ``phase: publishing`` for
 
 Publishing a run (all of it, or none of it, as far as readers of ``data/`` and later runs are concerned):
 
-1. ``pending.phase = publishing`` (from here on, a rerun only finishes the publication);
+1. ``pending.phase = publishing`` (from here on, a rerun only finishes the publication); the corpus's
+   ``schema.json`` is replaced by the run's (the one it replaces is kept in ``runs/<run>/schema.before.json``);
 2. a backfill moves the output it replaces to ``runs/<run>/superseded/``;
 3. ``runs/<run>/output/data`` -> ``data/<run>``, ``runs/<run>/output/excluded`` -> ``excluded/<run>``
    (an index-rebuild run discards its output instead);
 4. every index snapshot the run staged is committed (``IndexStore.commit``);
 5. the consumed shards are added to the manifest; ``pending.json`` is removed; old index parts are collected.
 
-Rolling back undoes these in reverse: manifest entries, index snapshots, output, replaced output, run record.
+Rolling back undoes these in reverse: manifest entries, index snapshots, output, replaced output, schema, run
+record.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import uuid
 import orjson
 
 from curate.indexstore import IndexStore, index_stores
+from curate.schema import SCHEMA_FILE, CorpusSchema, record_schema
 from curate.state import CorpusDir, atomic_write_bytes, crash_point, filesystem, read_bytes
 
 DEFAULT_INDEX_HISTORY = 5
@@ -49,13 +52,19 @@ def remove_legacy_index_files(corpus: CorpusDir, run_id: str) -> None:
 
 
 # ---- publishing ----------------------------------------------------------------------------------------------
-def publish(corpus: CorpusDir, pending: dict, index_history: int = DEFAULT_INDEX_HISTORY) -> None:
-    """Steps 1-5 of the module docstring; safe to call again after a crash at any point."""
+def publish(corpus: CorpusDir, pending: dict, index_history: int = DEFAULT_INDEX_HISTORY,
+            schema: CorpusSchema | None = None, fmt: str = "jsonl") -> None:
+    """Steps 1-5 of the module docstring; safe to call again after a crash at any point. ``schema``: the
+    output schema of what the run publishes (``fmt``: its output.format), recorded in ``schema.json``."""
     run_id, kind = pending["run_id"], pending.get("kind", "run")
     if pending.get("phase") != "publishing":
         pending = {**pending, "phase": "publishing"}
         corpus.set_pending(pending)
     crash_point("publish:start")
+    if schema is not None and kind != "rebuild":  # an index rebuild publishes no output
+        _keep_schema(corpus, run_id)
+        record_schema(corpus.root, schema, fmt)
+    crash_point("publish:schema")
     for old_run in pending.get("supersedes", []):
         corpus.move_tree(corpus.path("data", old_run), corpus.path("runs", run_id, "superseded", old_run))
     crash_point("publish:superseded")
@@ -80,6 +89,29 @@ def publish(corpus: CorpusDir, pending: dict, index_history: int = DEFAULT_INDEX
     corpus.remove_tree(corpus.path("runs", run_id, "progress"))
     corpus.remove_tree(corpus.path("runs", run_id, "output"))
     collect_garbage(corpus, index_history)
+
+
+def _schema_before(corpus: CorpusDir, run_id: str) -> str:
+    return corpus.path("runs", run_id, "schema.before.json")
+
+
+def _keep_schema(corpus: CorpusDir, run_id: str) -> None:
+    """Keep the ``schema.json`` a publication replaces (or its absence), once, for a rollback to restore."""
+    if read_bytes(_schema_before(corpus, run_id)) is None:
+        old = read_bytes(corpus.path(SCHEMA_FILE))
+        atomic_write_bytes(_schema_before(corpus, run_id), orjson.dumps({"schema": orjson.loads(old) if old else None}))
+
+
+def _restore_schema(corpus: CorpusDir, run_id: str) -> None:
+    """Put back the ``schema.json`` the rolled-back run replaced; without one (the first run) there is none."""
+    raw = read_bytes(_schema_before(corpus, run_id))
+    if raw is None:  # a rebuild run, or restored already
+        return
+    before = orjson.loads(raw)["schema"]
+    if before is None:
+        corpus.remove_tree(corpus.path(SCHEMA_FILE))
+    else:
+        atomic_write_bytes(corpus.path(SCHEMA_FILE), orjson.dumps(before, option=orjson.OPT_INDENT_2))
 
 
 def remove_temporary_files(corpus: CorpusDir) -> None:
@@ -202,6 +234,8 @@ def _apply_rollback(corpus: CorpusDir, journal: dict, index_history: int) -> Non
     corpus.remove_tree(corpus.path("excluded", run_id))
     for later in journal.get("later_failed", []):
         corpus.remove_tree(corpus.run_dir(later))
+    _restore_schema(corpus, run_id)
+    crash_point("rollback:schema")
     corpus.remove_tree(corpus.run_dir(run_id))
     crash_point("rollback:record")
     _log_once(corpus, {"event": "rollback", "run": run_id, "token": journal["token"], "kind": journal.get("kind")})

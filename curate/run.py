@@ -21,8 +21,9 @@ from curate.config import ResolvedPipeline, ResolvedStep
 from curate.executors import jobs_still_running, make_executors
 from curate.lineage import Lineage, compare, lineage_of, lineage_path, recorded_lineage, write_lineage
 from curate.lock import CorpusBusy, CorpusLocks, default_alive, this_owner
-from curate.planner import Plan, ShardAssignment, build_plan
+from curate.planner import Plan, ShardAssignment, build_plan, pipeline_schema
 from curate.progress import ProgressMonitor
+from curate.schema import CorpusSchema, schema_changes
 from curate.state import (
     CorpusDir,
     atomic_write_bytes,
@@ -134,12 +135,13 @@ def select_shards(resolved: ResolvedPipeline, corpus: CorpusDir) -> tuple[list[t
                 if fingerprint.get("sha256"):
                     by_content[fingerprint["sha256"]] = {"shard": shard, "run": None}
                 # a resumable source reads exactly the state it was planned with (the manifest records it)
-                chosen.append((ShardAssignment(index, shard, update=fingerprint if source.resumable else None),
-                               fingerprint))
+                chosen.append((ShardAssignment(index, shard, update=fingerprint if source.resumable else None,
+                                               size=source.shard_bytes(shard, fingerprint)), fingerprint))
             elif source.resumable:  # a shard that grows in place: read only what is new
                 update = source.shard_update(shard, old)
                 if update is not None:
-                    chosen.append((ShardAssignment(index, shard, update=update), update))
+                    chosen.append((ShardAssignment(index, shard, update=update, size=source.shard_bytes(shard, update)),
+                                   update))
             else:
                 _check_unchanged(source, shard, old)
     return chosen, skipped
@@ -229,6 +231,9 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
                 finishing: bool = False) -> RunResult:
     fingerprint = pipeline_fingerprint(resolved)
     pending = corpus.pending()
+    if pending and restart and pending.get("phase") == "publishing":
+        echo(f"{pending['run_id']} was being published: finishing that (undo a published run with curate rollback)")
+        restart = False
     if pending and restart:
         echo(f"discarding interrupted {pending['run_id']}")
         history.abandon(corpus, pending["run_id"], keep_records=False)
@@ -237,6 +242,7 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
         history.tidy(corpus, _index_history(resolved.spec))
     earlier: list[dict] = []
     done_rebuilds: set[str] = set()
+    schema = pipeline_schema(resolved)  # what every run publishes (a backfill runs some steps, writes all columns)
     while True:
         if pending is None:
             pending = _next_run(resolved, corpus, options, done_rebuilds, echo)
@@ -250,7 +256,7 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
             echo(f"resuming interrupted {pending['run_id']} ({len(pending['shards'])} shards)")
             if read_bytes(lineage_path(corpus, pending["run_id"])) is None:
                 _write_run_records(resolved, corpus, pending)
-        result = _execute(_derived(resolved, pending), corpus, pending, workers, show_progress, echo)
+        result = _execute(_derived(resolved, pending), corpus, pending, workers, show_progress, echo, schema)
         if result.status == "submitted" or pending.get("kind", "run") == "run" or finishing:
             result.earlier = earlier  # `curate finish` records one run; the next `curate run` goes on
             return result
@@ -281,10 +287,23 @@ def _next_run(resolved, corpus: CorpusDir, options: RunOptions, done_rebuilds: s
         return None
     if decision.refusal:
         raise PipelineRefused(decision.refusal)
+    _check_schema(resolved, corpus)
     record = {"kind": "run", "shards": [{"input": a.input_index, "shard": a.shard, **fp,
-                                         **({"update": True} if a.update else {})} for a, fp in chosen],
+                                         **({"update": True} if a.update else {}), "bytes": a.size}
+                                        for a, fp in chosen],
               "skipped": skipped, "notes": decision.notes}
     return _start(resolved, corpus, new, record)
+
+
+def _check_schema(resolved: ResolvedPipeline, corpus: CorpusDir) -> None:
+    """Every file of a corpus has the same columns and types, so clients read it whole: a run whose declared
+    output schema differs from the corpus's is refused."""
+    changes = schema_changes(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)
+    if changes:
+        raise PipelineRefused(f"this pipeline would write a different output schema than the corpus in {corpus.root} "
+                              f"has ({'; '.join(changes)}). Readers need one schema per corpus: write to a new "
+                              "output.dir, keep the steps, plugin versions and output.format of the earlier runs, or "
+                              "rewrite the existing output with the new steps: curate run PIPELINE --backfill.")
 
 
 @dataclass
@@ -431,6 +450,7 @@ def _write_run_records(resolved, corpus: CorpusDir, pending: dict, new: Lineage 
     run_dir = corpus.run_dir(pending["run_id"])
     lineage = replace(new or lineage_of(resolved), kind=pending.get("kind", "run"),
                       notes=list(pending.get("notes", [])))
+
     atomic_write_bytes(f"{run_dir}/pipeline.yaml",
                        yaml.safe_dump(resolved_yaml_dict(resolved), sort_keys=False).encode())
     atomic_write_bytes(f"{run_dir}/plugins.json", orjson.dumps(plugin_versions(resolved), option=orjson.OPT_INDENT_2))
@@ -472,11 +492,12 @@ def _index_history_runs(resolved, corpus: CorpusDir, run_id: str) -> dict[str, l
     return out
 
 
-def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress, echo) -> RunResult:
+def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress, echo,
+             schema: CorpusSchema) -> RunResult:
     run_id = pending["run_id"]
     if pending.get("phase") == "publishing":  # killed while publishing: finish that only
         echo(f"finishing the publication of {run_id}")
-        summary = _publish(resolved, corpus, pending)
+        summary = _publish(resolved, corpus, pending, schema)
         publish_card(corpus.root, echo)
         return RunResult(run_id, "completed", summary)
     if pending.get("kind", "run") != "run":
@@ -484,13 +505,13 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
              f"({len(pending['shards'])} shards)")
     _remove_partial_files(corpus, run_id)
     run_seq = int(run_id.split("-")[1])
-    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s)) for s in pending["shards"]]
+    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s), s.get("bytes")) for s in pending["shards"]]
     plan = build_plan(resolved, corpus, run_id, run_seq, shards, _index_history_runs(resolved, corpus, run_id),
-                      frozenset(pending.get("rebuild", [])))
+                      frozenset(pending.get("rebuild", [])), schema)
     executor_spec = resolved.spec.executor
     started = time.time()
     last = make_executors(plan, executor_spec, corpus, workers)
-    monitor = ProgressMonitor(corpus, plan, pending["shards"], enabled=show_progress)
+    monitor = ProgressMonitor(corpus, plan, _task_inputs(plan, pending), enabled=show_progress)
     monitor.start()
     try:
         if plan.segments:
@@ -509,7 +530,7 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
     _check_complete(plan, corpus, run_id)
     summary = _summarise(resolved, corpus, pending, plan, time.time() - started)
     _fail_on_errors(resolved, corpus, pending, summary)
-    summary = _publish(resolved, corpus, pending, summary)
+    summary = _publish(resolved, corpus, pending, schema, summary)
     publish_card(corpus.root, echo)  # the dataset card describes what is published
     return RunResult(run_id, "completed", summary)
 
@@ -522,11 +543,21 @@ def _remove_partial_files(corpus: CorpusDir, run_id: str) -> None:
                 fs.rm(path)
 
 
+def _task_inputs(plan: Plan, pending: dict) -> list[dict]:
+    """One entry per reading task (its shards' total size), as the progress line counts input by task."""
+    sizes = {s["shard"]: s.get("size") for s in pending["shards"]}
+    out = []
+    for group in plan.groups:
+        known = [sizes.get(a.shard) for a in group]
+        out.append({"shard": group[0].shard, "size": None if None in known else sum(known)})
+    return out
+
+
 def _update_of(entry: dict) -> dict | None:
     """The fingerprint a resumable source reads a pending shard with (``read_shard_update``), else None."""
     if not entry.get("update"):
         return None
-    return {k: v for k, v in entry.items() if k not in ("input", "shard", "update")}
+    return {k: v for k, v in entry.items() if k not in ("input", "shard", "update", "bytes")}
 
 
 def _check_complete(plan: Plan, corpus: CorpusDir, run_id: str) -> None:
@@ -596,9 +627,9 @@ def _fail_on_errors(resolved, corpus: CorpusDir, pending: dict, summary: dict) -
                    "run again; to tolerate such errors raise max_error_share (or steps[i].max_error_share).")
 
 
-def _publish(resolved, corpus: CorpusDir, pending: dict, summary: dict | None = None) -> dict:
+def _publish(resolved, corpus: CorpusDir, pending: dict, schema: CorpusSchema, summary: dict | None = None) -> dict:
     run_id = pending["run_id"]
     if summary is not None:
         atomic_write_bytes(f"{corpus.run_dir(run_id)}/summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    history.publish(corpus, pending, _index_history(resolved.spec))
+    history.publish(corpus, pending, _index_history(resolved.spec), schema, resolved.spec.output.format)
     return corpus.summary(run_id)

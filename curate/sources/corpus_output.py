@@ -17,6 +17,8 @@ class CorpusOutputSource(Source):
     in run then file order. Used by ``curate run --backfill`` and ``--rebuild-index``; not a registered plugin."""
 
     plugin_name = "corpus_output"
+    passes_input_fields = True  # every column the corpus has, declared by the pipeline that wrote it
+    keeps_provenance = True
 
     class Params(PluginParams):
         """The files to read."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from datatrove.data import Document
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from curate import DEFAULT_VENDORED, Drop, PluginParams, Transform
+from curate import DEFAULT_VENDORED, Drop, PluginMetadata, PluginParams, Transform
 from curate_plugins._commits.bm25 import path_text, query_terms
 from curate_plugins._commits.render import (
     DEFAULT_DIFF_TEMPLATE,
@@ -33,7 +33,7 @@ from curate_plugins._commits.sample import (
 )
 
 _KEEP_META = ("repo", "stars", "forks", "commit.sha", "commit.parents", "commit.author_time", "commit.branch",
-              "repo.commits", "repo.active_days")
+              "activity.commits", "activity.active_days")
 
 
 class CommitToChangePrediction(Transform):
@@ -58,6 +58,24 @@ class CommitToChangePrediction(Transform):
     """
 
     requires = {"pygit2": "curate[commits]", "bm25s": "curate[commits]"}
+
+    namespace = "change"
+
+    class Metadata(PluginMetadata):
+        class File(BaseModel):
+            path: str
+            old_path: str | None
+            status: str
+
+        target_start: int = Field(description="Offset in the text where the target (the patch) starts.")
+        paths: list[str] = Field(description="Paths of the changed files in the target.")
+        files: list[File] = Field(description="Changed files with their old path and status.")
+        omitted_files: dict = Field(description="Changed files left out of the target, path -> category.")
+        context_files: list[str] = Field(description="Files given as context.")
+        retrieved: list[str] = Field(description="Files the BM25 retrieval returned.")
+        retrieval_targets: int = Field(description="Changed files retrieval could have found.")
+        retrieval_hits: int = Field(description="Of those, the files it found.")
+        truncated: list[str] = Field(description="Parts of the input that were cut to fit.")
 
     class Params(PluginParams):
         top_k: int = Field(5, ge=0, le=50, description="Number of retrieved context files (Seed-Coder: 5).")
@@ -146,9 +164,13 @@ class CommitToChangePrediction(Transform):
 
     def _learn(self, doc: Document) -> None:
         """Tell the snapshot how this commit changes its files' tokens, so that moving past it is cheap."""
-        changes = [c for c in doc.metadata.get("commit.files") or () if c["status"] == "M" and not c["binary"]]
-        if changes and "commit.repo_path" in doc.metadata:
-            snapshot = self._snapshot(doc.metadata["commit.repo_path"]).primary  # caches are shared
+        meta = doc.metadata
+        files = meta.get("commit.files") or []
+        pool = self._snapshot(meta["commit.repo_path"])
+        pool.remember(meta["commit.sha"], meta.get("commit.parents") or [], files)
+        changes = [c for c in files if c["status"] == "M" and not c["binary"]]
+        if changes:
+            snapshot = pool.primary  # caches are shared
             for change in changes:
                 snapshot.learn_change(change["path"], change["old_blob"], change["new_blob"],
                                       hunks_of(doc.text[change["start"]:change["end"]]))
@@ -211,15 +233,13 @@ class CommitToChangePrediction(Transform):
         readme = snapshot.readme_path()
         if readme:
             room -= nbytes(readme)
-            budget = min(p.max_readme_bytes, room)
-            text, size = snapshot.head(readme, budget)
-            text, cut = truncate(text, budget, marker, size)
+            text, cut, used = snapshot.clipped(readme, min(p.max_readme_bytes, room), marker)
             out.update(readme=text, readme_path=readme)
-            room -= nbytes(text) if cut else size
+            room -= used
             out["_truncated"] += _cut_note("readme", text, cut)
-        tree, cut = truncate(snapshot.tree_text(), min(p.max_tree_bytes, max(room, 0)), marker)
+        tree, cut, used = snapshot.clipped_tree(min(p.max_tree_bytes, max(room, 0)), marker)
         out["tree"] = tree
-        room -= nbytes(tree)
+        room -= used
         out["_truncated"] += _cut_note("tree", tree, cut)
         files = []
         for rank, (path, score) in enumerate(ranked, start=1):
@@ -228,11 +248,10 @@ class CommitToChangePrediction(Transform):
             budget = min(p.max_file_bytes, room - frame)
             if budget < p.min_file_bytes:
                 continue
-            text, size = snapshot.head(path, budget)
-            content, cut = truncate(text, budget, marker, size)
+            content, cut, used = snapshot.clipped(path, budget, marker)
             values["content"] = content
             files.append(p.file_template.format_map(values))
-            room -= frame + (size if not cut else nbytes(content))
+            room -= frame + used
             out["_included"].append(path)
             out["_truncated"] += [f"file:{path}"] if cut else []
         out["files"] = "".join(files)
@@ -246,7 +265,9 @@ class CommitToChangePrediction(Transform):
 
             repo = pygit2.Repository(git_dir_of(repo_path, self._work_root()))
             excluded = compile_any(self.params.vendored + self.params.lockfiles)
-            rules = IndexRules(self.params.max_index_bytes, excluded, self.params.k1, self.params.b)
+            rules = IndexRules(self.params.max_index_bytes, excluded, self.params.k1, self.params.b,
+                               head_bytes=min(max(self.params.max_readme_bytes, self.params.max_file_bytes),
+                                              self.params.max_context_bytes, self.params.max_sample_bytes))
             self._state = (repo_path, SnapshotPool(repo, rules, self.params.snapshots))
         return self._state[1]
 

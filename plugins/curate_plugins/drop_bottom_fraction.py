@@ -10,7 +10,17 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
 
-from curate import BarrierJob, Filter, IndexPart, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
+from curate import (
+    BarrierJob,
+    Filter,
+    IndexPart,
+    PluginMetadata,
+    PluginParams,
+    Stage,
+    StageContext,
+    atomic_write_bytes,
+    read_bytes,
+)
 
 ALL = "*"  # the group of every document; the fallback cut for groups the calibration never saw
 
@@ -25,6 +35,11 @@ class DropBottomFraction(Stage):
     (key, fraction, group_by, ...) is never reused, and a rolled-back run's cut leaves with it. Ties are never
     split: at most `fraction` is dropped.
     """
+
+    namespace = "quality"
+
+    class Metadata(PluginMetadata):
+        cut: float = Field(description="The score under which documents of this group were dropped.")
 
     class Params(PluginParams):
         key: str = Field("quality.score", description="Metadata key of the score (higher is better).")

@@ -10,7 +10,7 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 
-from curate import BarrierJob, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
+from curate import BarrierJob, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
 from curate_plugins.lib.dedup_index import DropListed, KeyIndex, priority_of
 
 
@@ -26,6 +26,11 @@ class ExactDedup(Stage):
     ``compaction_fanout`` parts, so a run costs O(new data) plus O(log runs) parts to search, and a new batch
     is looked up by binary search on memory-mapped sorted arrays. A rolled-back run's part leaves the index.
     """
+
+    namespace = "dedup"
+
+    class Metadata(PluginMetadata):
+        kept_id: str = Field(description="Id of the copy that was kept (on dropped duplicates).")
 
     class Params(PluginParams):
         level: Literal["file", "repo"] = Field("file", description="Compare single files, or whole repositories "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from curate import Filter, PluginParams, programming_languages
+from curate import Filter, PluginMetadata, PluginParams, programming_languages
+from curate_plugins.lib.code_refs import compatible_grammar, refs_from_tree, to_record
 from curate_plugins.lib.treesitter import (
     EXTENSION_GRAMMARS,
     GRAMMARS,
@@ -43,6 +44,26 @@ def should_drop(errors: ErrorStats, size: int, max_ratio: float, drop_eof_errors
     return (drop_eof_errors and truncated) or (drop_brace_errors and errors.brace_imbalance != 0)
 
 
+class DependencyRef(BaseModel):
+    """One import or include of ``syntax.dependencies`` (curate_plugins.lib.code_refs.to_record)."""
+
+    kind: str
+    spec: str
+    level: int
+    names: list[str]
+
+
+class DependencyRecord(BaseModel):
+    """The column type of ``syntax.dependencies``."""
+
+    hash: str
+    has_error: bool
+    package: str
+    refs: list[DependencyRef]
+    defines: list[str]
+    uses: list[str]
+
+
 class TreesitterSyntax(Filter):
     """Parses each document with the tree-sitter grammar of its ``lang`` and drops files with syntax errors
     (ERROR or MISSING nodes), as Seed-Coder drops GitHub files a parser reports as broken. Python 2 syntax
@@ -54,9 +75,35 @@ class TreesitterSyntax(Filter):
     ``syntax.comment_ratio``, ``syntax.docstring_ratio``, ``syntax.longest_function_lines``, optionally
     ``syntax.max_depth``). Deciding is separate from scoring: ``drop: false`` only annotates.
 
+    With ``dependencies: true`` it also records ``syntax.dependencies``: the imports and includes found by the
+    dependency queries on the same tree (with a hash of the text), which ``repo_packer`` reuses instead of
+    parsing the file again.
+
     Drop reasons: ``syntax_error:<lang>``, ``syntax_timeout``, ``syntax_too_large``, ``syntax_invalid_utf8``.
     Languages without a grammar pass through with ``syntax.checked=false`` (counted as ``unchecked.<lang>``).
     """
+
+    namespace = "syntax"
+
+    class Metadata(PluginMetadata):
+        checked: bool = Field(description="A grammar parsed the file (false: no grammar, too large, timeout).")
+        grammar: str = Field(description="The tree-sitter grammar used.")
+        has_error: bool = Field(description="The parse tree has ERROR or MISSING nodes.")
+        error_count: int = Field(description="ERROR and MISSING nodes.")
+        error_bytes_ratio: float = Field(description="Share of the file's bytes inside error nodes.")
+        error_at_eof: bool = Field(description="An error reaches the end of the file (cut-off file).")
+        replaced_chars: int = Field(description="Characters not valid UTF-8, replaced before parsing.")
+        timeout: bool = Field(description="Parsing took longer than `timeout_s`.")
+        node_count: int = Field(description="Nodes in the parse tree (with `structure`).")
+        functions: int = Field(description="Functions and methods (with `structure`).")
+        methods: int = Field(description="Methods (with `structure`).")
+        classes: int = Field(description="Classes (with `structure`).")
+        comment_ratio: float = Field(description="Share of bytes in comments (with `structure`).")
+        docstring_ratio: float = Field(description="Share of bytes in docstrings (with `structure`).")
+        longest_function_lines: int = Field(description="Lines of the longest function (with `structure`).")
+        max_depth: int = Field(description="Depth of the parse tree (with `max_depth`).")
+        dependencies: DependencyRecord = Field(description="Imports and includes found in the same parse (with "
+                                                       "`dependencies`), for repo_packer.")
 
     class Params(PluginParams):
         drop: bool = Field(True, description="Drop documents the policy rejects. False: annotate only (the "
@@ -90,6 +137,9 @@ class TreesitterSyntax(Filter):
         max_depth: bool = Field(False, description="Also write `syntax.max_depth` (walks every node: about "
                                                    "20% of the parse time).")
         path_key: str = Field("path", description="Metadata key holding the file path (for `.h`, `.mli`).")
+        dependencies: bool = Field(False, description="Also record the file's imports/includes from the same "
+                                   "parse (`syntax.dependencies`, for Python, Java, JS/TS, Go, Rust, C/C++), so "
+                                   "that `repo_packer` orders files without parsing them again.")
 
     def check(self) -> list[str]:
         problems = [f"max_error_ratio_by_lang: {lang!r} has no tree-sitter grammar (known: "
@@ -140,6 +190,8 @@ class TreesitterSyntax(Filter):
             return self._unchecked(meta, lang, "syntax_timeout")
         parsed.replaced_chars = replaced
         self._annotate(meta, parsed, lang)
+        if self.params.dependencies and compatible_grammar(lang, parsed.grammar):
+            meta["syntax.dependencies"] = to_record(refs_from_tree(lang, parsed.tree, parsed.grammar), doc.text)
         if self.params.drop and rejected(parsed.errors, len(parsed.source)):
             return False, f"syntax_error:{lang}"
         return True

@@ -139,14 +139,18 @@ def test_rollback_of_a_backfill_restores_the_output_it_replaced(default_input, t
     folder.mkdir()
     shutil.copy(default_input / "spf13__pflag.jsonl.zst", folder)
     pipeline = _gh(folder, out)
-    pipeline["steps"].pop()  # without code_heuristics
+    pipeline["steps"].pop(1)  # without exact_dedup
     run_pipeline_dict(pipeline)
     original = _tree(out, "data")
-    run_pipeline_dict(_gh(folder, out), backfill=True)  # adds code_heuristics to the existing output
+    schema = (out / "schema.json").read_bytes()
+    run_pipeline_dict(_gh(folder, out), backfill=True)  # adds exact_dedup (and its `dedup` column) to the output
     assert not (out / "data" / "run-0001").exists() and (out / "data" / "run-0002").is_dir()
+    assert '"dedup.kept_id"' in (out / "schema.json").read_text()  # every file has the new schema
     run_cli("rollback", out)
-    assert _tree(out, "data") == original
+    assert _tree(out, "data") == original and (out / "schema.json").read_bytes() == schema
     assert not (out / "runs" / "run-0002").exists()
+    run_cli("rollback", out)  # the first run: no schema, no dataset card are left
+    assert not (out / "schema.json").exists() and not (out / "README.md").exists()
 
 
 def test_rollback_refuses_while_a_run_is_pending_and_with_nothing_to_undo(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import shutil
 
 import bm25s
@@ -15,7 +16,7 @@ from _commits_helpers import bare_clone, git_show
 
 from curate import Reject
 from curate.testing import apply_step, make_doc, read_corpus, read_excluded, run_cli
-from curate_plugins._commits.bm25 import path_text, tokenize
+from curate_plugins._commits.bm25 import IncrementalBM25, path_text, tokenize
 from curate_plugins._commits.snapshot import IndexRules, SnapshotPool
 from curate_plugins.commit_to_change_prediction import CommitToChangePrediction
 from curate_plugins.git_commits import GitCommits
@@ -211,3 +212,24 @@ def test_commits_pipeline_end_to_end(repo_root, bundles, tmp_path):
                     "--set", f"steps[0].with.metadata_file={meta}", "--set", "executor.workers=1",
                     "--set", "output.keep_excluded=true")
     assert "nothing to do" in again.stdout + again.stderr
+
+
+def test_scores_do_not_depend_on_the_order_of_query_terms(repos):
+    """Float sums in a fixed term order: the same ranking in every process (sets iterate by hash seed)."""
+    git_dir, _ = repos["pallets__itsdangerous"]
+    repo = pygit2.Repository(git_dir)
+    index = IncrementalBM25()
+    stack = [("", repo.revparse_single("HEAD").peel(pygit2.Tree))]
+    while stack:
+        prefix, tree = stack.pop()
+        for entry in tree:
+            if entry.type_str == "tree":
+                stack.append((f"{prefix}{entry.name}/", repo[entry.id]))
+            elif not repo[entry.id].is_binary:
+                text = repo[entry.id].data.decode("utf-8", "replace")
+                index.add(prefix + entry.name, tokenize(text), tokenize(path_text(prefix + entry.name)))
+    terms = sorted(index.postings)
+    rng = random.Random(0)
+    for _ in range(50):
+        query = rng.sample(terms, 12)
+        assert index.scores(query) == index.scores(list(reversed(query)))

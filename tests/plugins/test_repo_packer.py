@@ -224,6 +224,58 @@ def test_split_parts_fit_and_join_to_the_file(max_tokens, repos):
     assert [p.tokens for p in pieces] == core.tokens.count([core.header(f.path) + p.text for p in pieces])
 
 
+@pytest.mark.parametrize(("source", "max_tokens"), [("_pydecimal", 300), ("_pydecimal", 4096), ("cJSON", 2048),
+                                                   ("cJSON", 8192)])
+def test_parts_counted_from_the_file_encoding_are_exact(source, max_tokens, repos):
+    """Large real files (the standard library's pure-Python decimal; cJSON.c): parts whose cuts are clean line
+    ends (before a line in column 0) are counted from the tokens of the whole file, without encoding them
+    again; every count equals a fresh encoding of separator + part."""
+    if source == "_pydecimal":
+        import _pydecimal
+
+        with open(_pydecimal.__file__, encoding="utf-8") as handle:
+            f = RepoFile("d", "Lib/_pydecimal.py", "python", handle.read(), {})
+    else:
+        f = next(f for f in repos["DaveGamble/cJSON"] if f.path == "cJSON.c")
+    core = RepoPackerCore(PackConfig(max_tokens=max_tokens))
+    counts, kept = core.tokens.count_keeping([core.header(f.path) + f.text], max_tokens)
+    encoded = []
+    count = core.tokens.count
+    core.tokens.count = lambda texts: encoded.extend(texts) or count(texts)
+    pieces = core._oversized(f, kept[0])
+    core.tokens.count = count
+    assert "".join(p.text for p in pieces) == f.text and len(pieces) >= 3
+    assert [p.tokens for p in pieces] == count([core.header(f.path) + p.text for p in pieces])
+    if source == "cJSON":  # top-level C functions: clean cuts, most of the file is not encoded again
+        assert sum(map(len, encoded)) < 0.5 * len(f.text)
+
+
+def test_references_recorded_by_the_syntax_step_are_reused(repos):
+    """treesitter_syntax (dependencies: true) records the references from its own parse; the packer reuses
+    them (no parse) and packs exactly as when it parses itself. A record for another text is not trusted."""
+    from curate.testing import apply_step, make_doc
+    from curate_plugins.treesitter_syntax import TreesitterSyntax
+
+    names = ["pallets/itsdangerous", "spf13/pflag"]  # Python; Go (package-wide names too)
+    plain = {n: [RepoFile(f.id, f.path, f.lang, f.text, {}) for f in repos[n]] for n in names}
+    docs = [make_doc(f.text, f.id, lang=f.lang, path=f.path) for n in names for f in plain[n]]
+    annotated = {d.id: d.metadata for d in apply_step(TreesitterSyntax({"drop": False, "dependencies": True}),
+                                                     docs).kept}
+    recorded = {n: [RepoFile(f.id, f.path, f.lang, f.text, annotated[f.id]) for f in plain[n]] for n in names}
+    own, reused = RepoPackerCore(PackConfig(max_tokens=8192)), RepoPackerCore(PackConfig(max_tokens=8192))
+    for n in names:
+        assert reused.pack(n, recorded[n]).sequences == own.pack(n, plain[n]).sequences
+    supported = sum(1 for n in names for f in plain[n] if f.lang in ("python", "go"))
+    assert reused.parsers.parsed == 0 and reused.parsers.reused == supported > 50
+    assert own.parsers.parsed + own.parsers.cached == supported
+    stale = [RepoFile(f.id, f.path, f.lang, f.text + "\nimport os\n", f.metadata) for f in recorded[names[0]]
+             if f.lang == "python"]
+    parsers = Parsers()
+    found = [parsers.refs(f.lang, f.text, f.metadata) for f in stale]
+    assert parsers.reused == 0 and parsers.parsed == len(stale)
+    assert all(any(r.spec == "os" for r in refs.refs) for refs in found)
+
+
 def test_files_without_rules_follow_in_seeded_random_order(repos):
     repo = "pallets/itsdangerous"
     a = RepoPackerCore(PackConfig(max_tokens=HUGE, seed=1)).pack(repo, repos[repo])
@@ -305,14 +357,20 @@ def test_long_context_pipeline_end_to_end(repo_root, tmp_path, repos):
     out = tmp_path / "out"
     run_cli("validate", yaml)
     run_cli("run", yaml, "-o", out, "-w", "2", "--set", f"inputs[0].with.paths=['{tmp_path}/in/*.jsonl.zst']",
-            "--set", "steps[2].with.min_files=51", "--set", "steps[2].with.buckets=5", cwd=repo_root)
+            "--set", "steps[4].with.min_files=31", "--set", "steps[4].with.buckets=5", cwd=repo_root)
     records = read_corpus(out)
     excluded = read_excluded(out)
     packed_ids = [i for r in records for i in r["metadata"]["pack.file_ids"]]
     reasons = {r["id"]: r["metadata"]["drop.reason"] for r in excluded}
     assert sorted(set(packed_ids) | set(reasons)) == sorted(ids)
     assert not set(packed_ids) & set(reasons)
-    assert {"repo_too_few_files"} <= set(reasons.values())  # itsdangerous has 50 files < 51
+    # not code to learn from, each with its reason (Seed-Coder packs the files left after filtering)
+    assert {"lockfile", "image_as_text", "tooling_config"} <= set(reasons.values())
+    by_path = {r["metadata"]["path"]: r["metadata"]["drop.reason"] for r in excluded
+               if r["metadata"]["repo"] == "pallets/itsdangerous"}
+    assert by_path["uv.lock"] == "lockfile" and by_path["docs/_static/itsdangerous-logo.svg"] == "image_as_text"
+    assert by_path[".github/workflows/tests.yaml"] == "tooling_config"
+    assert {"repo_too_few_files"} <= set(reasons.values())  # itsdangerous keeps 30 files < 31
     assert {r["metadata"]["repo"] for r in records} == {"spf13/pflag", "dtolnay/anyhow"}
     for repo in ("spf13/pflag", "dtolnay/anyhow"):  # one repository's files met in one bucket
         seqs = [r for r in records if r["metadata"]["repo"] == repo]

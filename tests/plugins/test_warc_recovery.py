@@ -35,7 +35,7 @@ def test_a_bad_first_record_costs_that_record_only(tmp_path):
     docs, rejects = _read(broken)
     assert len(docs) == PAGES and _where(rejects) == [("bad_warc_record", offset)] and offset == 0
     assert "Content-Length 5367 runs past the record's block (367 bytes" in rejects[0].raw
-    assert rejects[0].metadata["reject.note"].startswith("reading resumed at the next gzip member, at byte ")
+    assert "; reading resumed at the next gzip member, at byte " in rejects[0].metadata["reject.error"]
 
 
 @pytest.mark.parametrize("compressed", [True, False])

@@ -19,59 +19,65 @@ from bm25s.stopwords import STOPWORDS_EN
 
 #: Sub-words of identifiers: ``parseHTTPRequest_v2`` -> parse, http, request, v2 (lower-cased afterwards).
 _SUBWORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
-_WORD = re.compile(r"[A-Za-z0-9]+")
+#: Words are runs of ASCII letters and digits: every other byte (UTF-8 bytes of other characters included)
+#: becomes a space, and ``bytes.split`` cuts there, several times faster than a regular expression.
+_WORD_BYTES = bytes(c if chr(c).isascii() and chr(c).isalnum() else 32 for c in range(256))
 STOPWORDS = frozenset(STOPWORDS_EN)
-_SPLIT_CACHE: dict[str, tuple[str, ...]] = {}
+_SPLIT_CACHE: dict[bytes, tuple[str, ...]] = {}
 
 
-def _subwords(word: str) -> tuple[str, ...]:
-    parts = _SPLIT_CACHE.get(word)
-    if parts is None:
-        if len(_SPLIT_CACHE) > 500_000:
-            _SPLIT_CACHE.clear()
-        parts = tuple(p for p in (s.lower() for s in _SUBWORD.findall(word) if len(s) > 1) if p not in STOPWORDS)
-        _SPLIT_CACHE[word] = parts
+def _subwords(word: bytes) -> tuple[str, ...]:
+    """The terms of one word (cached)."""
+    if len(_SPLIT_CACHE) > 500_000:
+        _SPLIT_CACHE.clear()
+    parts = tuple(p for p in (s.lower() for s in _SUBWORD.findall(word.decode("ascii")) if len(s) > 1)
+                  if p not in STOPWORDS)
+    _SPLIT_CACHE[word] = parts
     return parts
 
 
-def tokenize(text: str) -> Counter:
+def _words(text: str | bytes) -> list[bytes]:
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    return data.translate(_WORD_BYTES).split()
+
+
+def tokenize(text: str | bytes) -> Counter:
     """Lower-cased identifier sub-words of two or more characters, English stop words removed, counted.
 
-    Words are counted first and each distinct word is split once (cached): same result, less regex work."""
-    words: dict[str, int] = {}
-    _count_elements(words, _WORD.findall(text))
+    Words are counted first and each distinct word is split once (cached): same result, less regex work.
+    ``text`` may be the raw bytes of a file: invalid UTF-8 separates words as its replacement would."""
+    words: dict[bytes, int] = {}
+    _count_elements(words, _words(text))
     out: Counter = Counter()
-    get = out.get
+    get, cache = out.get, _SPLIT_CACHE
     for word, count in words.items():
-        for part in _SPLIT_CACHE.get(word) or _subwords(word):
+        parts = cache.get(word)
+        for part in parts if parts is not None else _subwords(word):
             out[part] = get(part, 0) + count
     return out
 
 
 def query_terms(text: str) -> list[str]:
     """The terms of ``tokenize`` as a list (a query needs no counts)."""
-    return [part for word in _WORD.findall(text) for part in (_SPLIT_CACHE.get(word) or _subwords(word))]
+    cache = _SPLIT_CACHE
+    return [part for word in _words(text) for part in (cache.get(word) or _subwords(word))]
 
 
 def path_text(path: str) -> str:
     return path.replace("/", " ").replace(".", " ").replace("-", " ")
 
 
+_ADDED_LINES = re.compile(r"^\+(.*)", re.MULTILINE)
+_REMOVED_LINES = re.compile(r"^-(.*)", re.MULTILINE)
+
+
 def diff_delta(hunks: str) -> Counter:
     """Term counts of the ``+`` lines minus those of the ``-`` lines of a file's diff hunks.
 
     Adding it to the old version's counts gives the new version's exactly, because no token spans a line end."""
-    removed: list[str] = []
-    added: list[str] = []
-    for line in hunks.split("\n"):
-        head = line[:1]
-        if head == "-":
-            removed.append(line[1:])
-        elif head == "+":
-            added.append(line[1:])
-    delta = tokenize("\n".join(added))
+    delta = tokenize("\n".join(_ADDED_LINES.findall(hunks)))
     get = delta.get
-    for term, count in tokenize("\n".join(removed)).items():
+    for term, count in tokenize("\n".join(_REMOVED_LINES.findall(hunks))).items():
         delta[term] = get(term, 0) - count
     return delta
 
@@ -217,7 +223,7 @@ class IncrementalBM25:
         small: dict[int, float] = {}  # short postings are cheaper in Python than through numpy
         lengths, k1, b = self._length_of_slot, self.k1, self.b
         norm = None  # per slot: the denominator of bm25s' Lucene tf component, minus tf
-        for term in set(query_terms):
+        for term in sorted(set(query_terms)):  # a fixed order: float sums do not depend on the hash seed
             bucket = self.postings.get(term)
             if not bucket:
                 continue

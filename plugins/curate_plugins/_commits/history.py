@@ -5,19 +5,38 @@ one streaming ``git log -p`` is the fastest way to get every commit's patch (pyg
 dulwich about 10x), and its hunks are byte-identical to ``git show`` by construction, whereas libgit2's
 differ in details (its hunk headers keep trailing blanks of the function context). Random access to trees
 and blobs, which the commit transform needs, uses pygit2 in-process instead (see ``snapshot.py``).
-"""
 
+No file content or commit message can break the framing:
+
+- git's stream carries no free text of ours: each commit starts with a line ``\\x1e<sha>``. Every line of a
+  patch starts with a diff keyword or with `` ``, ``+``, ``-`` or ``\\``, so ``\\n\\x1e`` occurs only where a
+  commit starts, whatever bytes the files hold; a record whose header is not a commit id is joined back
+  to the one before (defence in depth).
+- Author, time, parents and message are read from the commit object itself (pygit2, length-prefixed by
+  the object format), never parsed out of the stream.
+- ``.gitattributes`` are respected: git reads them from a working tree only, so the ``.gitattributes`` files
+  of the tips being read are given to git as its attributes file (the view of ``git log -p`` in a fresh
+  clone of the branch): a file marked ``binary`` or ``-diff`` is reported as binary, not diffed as text.
+"""
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from curate_plugins._commits.repos import GIT_ENV
 
-_RS, _US = "\x1e", "\x1f"
-LOG_FORMAT = "--format=" + _RS + _US.join(["%H", "%P", "%at", "%an", "%ae", "%B"]) + _US
+if TYPE_CHECKING:
+    import pygit2
+
+#: each commit's first line in git's stream: a record separator and the commit id, nothing else
+LOG_FORMAT = "--format=%x1e%H"
+_COMMIT_START = b"\n\x1e"
+_COMMIT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 ZERO = "0" * 40
+_MAX_HEADER = 80  # the id line of a commit: 40 or 64 hex digits
 
 
 def diff_options(context_lines: int) -> list[str]:
@@ -57,20 +76,38 @@ class Commit:
 
 
 def log_commits(git_dir: str, include: list[str], exclude: list[str], context_lines: int = 3,
-                chunk: int = 1 << 20) -> Iterator[Commit]:
-    """Commits reachable from ``include`` and not from ``exclude``, parents before children, with patches."""
-    args = ["git", "--git-dir", git_dir, "log", "--reverse", "--topo-order", *diff_options(context_lines),
-            LOG_FORMAT, *include, *(f"^{sha}" for sha in exclude), "--"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=GIT_ENV)
-    pending = b""
+                chunk: int = 1 << 20, repo: pygit2.Repository | None = None) -> Iterator[Commit]:
+    """Commits reachable from ``include`` and not from ``exclude``, parents before children, with patches.
+
+    ``repo``: the repository opened on ``git_dir`` (its object cache then serves commits read before)."""
+    import pygit2  # the `commits` extra; imported when used, so the plugin classes load without it
+
+    from curate_plugins._commits.attributes import attributes_file
+
+    repo = repo if repo is not None else pygit2.Repository(git_dir)
+    with attributes_file(repo, [resolve(repo, rev) for rev in include]) as attributes:
+        config = ["-c", f"core.attributesFile={attributes}"] if attributes else []
+        args = ["git", "--git-dir", git_dir, *config, "log", "--reverse", "--topo-order",
+                *diff_options(context_lines), LOG_FORMAT, *include, *(f"^{sha}" for sha in exclude), "--"]
+        for obj, patch in _stream(args, git_dir, repo, chunk):
+            yield make_commit(obj, patch)
+
+
+def resolve(repo: pygit2.Repository, rev: str) -> pygit2.Oid:
+    """The id of the commit a revision (sha, branch, ``HEAD``) names."""
+    import pygit2
+
+    return repo.revparse_single(rev).peel(pygit2.Commit).id
+
+
+def _stream(args: list[str], git_dir: str, repo: pygit2.Repository,
+            chunk: int) -> Iterator[tuple[pygit2.Commit, bytes]]:
+    """(commit, raw patch bytes) of each commit of one ``git log -p`` run."""
+    # cwd: with --git-dir and no work tree, git would read the .gitattributes of the current directory
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=GIT_ENV, cwd=git_dir)
     finished = False
     try:
-        while block := proc.stdout.read(chunk):
-            records = (pending + block).split(b"\x1e")
-            pending = records.pop()
-            yield from (parse_record(r) for r in records if r)
-        if pending:
-            yield parse_record(pending)
+        yield from _records(proc.stdout, repo, chunk)
         finished = True
     finally:
         if not finished:  # the reader stopped early (or failed): stop git, nothing to report
@@ -82,19 +119,88 @@ def log_commits(git_dir: str, include: list[str], exclude: list[str], context_li
             raise RuntimeError(f"git log failed in {git_dir}: {err.strip()}")
 
 
-def parse_record(raw: bytes) -> Commit:
+def _records(stream, repo: pygit2.Repository, chunk: int) -> Iterator[tuple[pygit2.Commit, bytes]]:
+    """Git's output cut at commit starts: each commit (read from the repository) and its raw patch.
+
+    A ``\\n\\x1e`` whose line is not the id of a commit of the repository (which the line rules of a patch
+    make impossible) stays inside the record. Each byte is searched about once, so a huge patch costs no
+    more than its size."""
+    buf, eof = bytearray(), False
+    while not eof and b"\n" not in buf[:_MAX_HEADER] and len(buf) < _MAX_HEADER:
+        block = stream.read(chunk)
+        buf += block
+        eof = not block
+    end = buf.find(b"\n", 0, _MAX_HEADER)
+    current = _commit_at(repo, bytes(buf[1:end if end >= 0 else _MAX_HEADER]))
+    pos = 0
+    while True:
+        found = buf.find(_COMMIT_START, pos)
+        header_end = buf.find(b"\n", found + 2, found + _MAX_HEADER) if found >= 0 else -1
+        if (found < 0 or (header_end < 0 and len(buf) - found < _MAX_HEADER)) and not eof:
+            pos = max(pos, len(buf) - 1) if found < 0 else found  # read on: a start or its line is cut
+            block = stream.read(chunk)
+            buf += block
+            eof = not block
+            continue
+        if found < 0:
+            break
+        following = _commit_at(repo, bytes(buf[found + 2: header_end if header_end >= 0 else found + _MAX_HEADER]))
+        if following is None:
+            pos = found + 2
+            continue
+        yield current, _patch_of(buf, found + 1)  # the record keeps its last newline
+        del buf[:found + 2]
+        current, pos = following, 0
+    if current is not None:
+        yield current, _patch_of(buf, len(buf))
+
+
+def _commit_at(repo: pygit2.Repository, header: bytes) -> pygit2.Commit | None:
+    """The commit a record's first line names, or None when that line is not a commit id of ``repo``."""
+    import pygit2
+
+    if not _COMMIT_ID.fullmatch(header):
+        return None
+    try:
+        obj = repo.get(header.decode())
+    except (ValueError, pygit2.GitError):  # e.g. a SHA-256 id in a SHA-1 repository
+        return None
+    return obj if isinstance(obj, pygit2.Commit) else None
+
+
+def _patch_of(buf: bytearray, end: int) -> bytes:
+    """The patch of the record ``buf[:end]``: after its id line and the blank line git puts before it."""
+    start = buf.find(b"\n", 0, end)
+    return bytes(buf[start + 1:end]).lstrip(b"\n") if start >= 0 else b""
+
+
+def make_commit(obj: pygit2.Commit, raw_patch: bytes) -> Commit:
+    """A commit's fields from its object (no stream parsing) and its patch, split into files."""
     invalid = False
     try:
-        text = raw.decode("utf-8")
+        patch = raw_patch.decode("utf-8")
     except UnicodeDecodeError:
-        text, invalid = raw.decode("utf-8", "replace"), True
-    sha, parents, when, author, email, message, rest = text.split(_US, 6)
-    start = rest.find("diff --git ")
-    patch = rest[start:] if start >= 0 else ""
-    commit = Commit(sha, parents.split(), int(when or 0), author, email, message.rstrip("\n"), patch,
-                    invalid_utf8=invalid)
+        patch, invalid = raw_patch.decode("utf-8", "replace"), True
+    encoding = obj.message_encoding or "utf-8"
+    author = obj.author
+    texts = []
+    for raw in (author.raw_name, author.raw_email, obj.raw_message):
+        text, bad = _decode(raw, encoding)
+        texts.append(text)
+        invalid |= bad
+    name, email, message = texts
+    commit = Commit(str(obj.id), [str(p) for p in obj.parent_ids], author.time, name, email,
+                    message.rstrip("\n"), patch, invalid_utf8=invalid)
     commit.files = parse_patch(patch)
     return commit
+
+
+def _decode(raw: bytes, encoding: str) -> tuple[str, bool]:
+    """Text as git prints it (re-encoded from the commit's ``encoding`` header); invalid bytes replaced."""
+    try:
+        return raw.decode(encoding), False
+    except (UnicodeDecodeError, LookupError):
+        return raw.decode("utf-8", "replace"), True
 
 
 def parse_patch(patch: str) -> list[FileChange]:
@@ -220,11 +326,17 @@ def unquote(value: str) -> str:
     return out.decode("utf-8", "replace")
 
 
-def repo_activity(git_dir: str, heads: list[str]) -> tuple[int, int, int, int]:
+def repo_activity(repo: pygit2.Repository, heads: list[str]) -> tuple[int, int, int, int]:
     """(commits, distinct UTC days with a commit, first and last author time) over the whole history."""
-    out = subprocess.run(["git", "--git-dir", git_dir, "log", "--format=%at", *heads, "--"], capture_output=True,
-                         env=GIT_ENV, check=True).stdout.split()
-    times = [int(t) for t in out]
+    import pygit2
+
+    if not heads:
+        return 0, 0, 0, 0
+    ids = [resolve(repo, head) for head in heads]
+    walker = repo.walk(ids[0], pygit2.enums.SortMode.NONE)
+    for commit_id in ids[1:]:
+        walker.push(commit_id)
+    times = [commit.author.time for commit in walker]
     if not times:
         return 0, 0, 0, 0
     return len(times), len({t // 86400 for t in times}), min(times), max(times)

@@ -83,18 +83,29 @@ def _remove_temp_clones() -> None:
 def list_heads(path: str, branches: list[str]) -> dict[str, str]:
     """Branch name -> commit sha for the selected branches (empty list: the default branch, HEAD's)."""
     p = Path(path)
-    if p.is_file():
-        refs = _bundle_refs(p)
-    else:
-        gd = git_dir_of(path)
-        out = git(gd, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads")
-        refs = dict(reversed(line.split(" ", 1)) for line in out.splitlines())
-        head = subprocess.run(["git", "--git-dir", gd, "symbolic-ref", "-q", "HEAD"], capture_output=True,
-                              text=True, env=GIT_ENV).stdout.strip()
-        refs["HEAD"] = refs.get(head) or git(gd, "rev-parse", "HEAD").strip()
-        if head:
-            refs["HEAD->"] = head
+    refs = _bundle_refs(p) if p.is_file() else _repository_refs(git_dir_of(path))
     return _select(refs, branches, path)
+
+
+def _repository_refs(git_dir: str) -> dict[str, str]:
+    """Local branches (full ref name -> sha), ``HEAD`` and, when HEAD names a branch, ``HEAD->`` (in-process)."""
+    import pygit2
+
+    try:
+        repo = pygit2.Repository(git_dir)
+    except pygit2.GitError as exc:
+        raise RuntimeError(f"cannot open repository {git_dir}: {exc}") from exc
+    refs = {name: str(repo.references[name].target) for name in repo.references
+            if name.startswith("refs/heads/") and isinstance(repo.references[name].target, pygit2.Oid)}
+    head = repo.references.get("HEAD")
+    target = head.target if head is not None else None
+    if isinstance(target, str):  # symbolic: the branch HEAD names
+        refs["HEAD->"] = target
+        if target in refs:
+            refs["HEAD"] = refs[target]
+    elif target is not None:
+        refs["HEAD"] = str(target)
+    return refs
 
 
 def _bundle_refs(bundle: Path) -> dict[str, str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from curate_plugins._commits.history import diff_options, parse_patch
 from curate_plugins._commits.repos import GIT_ENV
+from curate_plugins.lib.file_kinds import LOCKFILES
 
 DEFAULT_BOT_PATTERNS = [
     r"\[bot\]", r"^(dependabot|renovate|greenkeeper|snyk-bot|pre-commit-ci|github-actions|mergify|allcontributors)\b",
@@ -15,10 +16,7 @@ DEFAULT_BOT_PATTERNS = [
     r"^Merge (branch|pull request|remote-tracking branch) ", r"^\[pre-commit\.ci\]", r"^Auto-?generated\b",
     r"^Automated (commit|update|release)", r"^\[skip ci\]\s*$",
 ]
-DEFAULT_LOCKFILES = [
-    r"(^|/)(package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml|bun\.lockb?|Cargo\.lock|"
-    r"poetry\.lock|Pipfile\.lock|uv\.lock|pdm\.lock|composer\.lock|Gemfile\.lock|go\.sum|mix\.lock|"
-    r"packages\.lock\.json|Podfile\.lock|pubspec\.lock|flake\.lock|gradle\.lockfile)$"]
+DEFAULT_LOCKFILES = LOCKFILES
 
 
 @dataclass
@@ -62,7 +60,8 @@ def file_patches(doc_text: str, files: list[dict], git_dir: str | None, sha: str
     if context_lines is None or context_lines == doc_context:
         return {f["path"]: doc_text[f["start"]:f["end"]] for f in files}
     out = subprocess.run(["git", "--git-dir", git_dir, "diff-tree", "--root", *diff_options(context_lines), sha,
-                          "--"], capture_output=True, env=GIT_ENV, check=True).stdout.decode("utf-8", "replace")
+                          "--"], capture_output=True, env=GIT_ENV, check=True, cwd=git_dir)  # cwd: no stray attributes
+    out = out.stdout.decode("utf-8", "replace")
     patch = out[out.find("diff --git "):] if "diff --git " in out else ""
     return {f.path: patch[f.start:f.end] for f in parse_patch(patch)}
 

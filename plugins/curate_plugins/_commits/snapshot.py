@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import pygit2
 
 from curate_plugins._commits.bm25 import IncrementalBM25, apply_delta, diff_delta, path_text, tokenize
+from curate_plugins._commits.render import nbytes, truncate
 
 _README = re.compile(r"^readme(\.[A-Za-z0-9]+)?$", re.IGNORECASE)
 _UNKNOWN = object()
 _ADDED, _DELETED, _MODIFIED = (pygit2.enums.DeltaStatus.ADDED, pygit2.enums.DeltaStatus.DELETED,
                                pygit2.enums.DeltaStatus.MODIFIED)
 _SKIP_MODES = (pygit2.enums.FileMode.COMMIT, pygit2.enums.FileMode.LINK)
+_SKIP_MODE_TEXT = ("160000", "120000")  # the same modes as git prints them in a patch
 
 
 @dataclass
@@ -30,6 +32,7 @@ class IndexRules:
     k1: float = 1.5
     b: float = 0.75
     cache_blobs: int = 50_000
+    head_bytes: int = 16384  # the most of a file the renderer asks for (README, context file)
 
 
 class Snapshot:
@@ -44,8 +47,10 @@ class Snapshot:
         # caches by blob id, shared between the snapshots of one repository
         self._tokens: dict[str, Counter | None] = share._tokens if share else {}  # None: not indexed
         self._path_tokens: dict[str, Counter] = share._path_tokens if share else {}
-        self._heads: dict[tuple[str, int], tuple[str, int]] = share._heads if share else {}  # decoded head, size
+        self._heads: dict[str, tuple[bytes, int]] = share._heads if share else {}  # blob -> (its head, size)
         self._deltas: dict[str, tuple[str, Counter]] = share._deltas if share else {}  # new -> (old, delta)
+        self._clips: dict[tuple[str, int, str], tuple[str, int, int]] = share._clips if share else {}
+        self._tree_clip: tuple | None = None
         self._paths_changed = True
         self._tree_text: str | None = None
         self._readme: str | None = None
@@ -54,7 +59,45 @@ class Snapshot:
         """The tree diff from this snapshot to ``commit`` (None when one side is empty)."""
         if self.commit is None or commit is None or commit == self.commit:
             return None
+        if self._tree is None:
+            self._tree = self.repo[self.commit].peel(pygit2.Tree)
         return self.repo.diff(self._tree, self.repo[commit].peel(pygit2.Tree))
+
+    def step_to(self, commit: str, changes: list[dict]) -> bool:
+        """Move to ``commit``, a child of this snapshot's commit whose changes (``git_commits``'
+        ``commit.files``, the diff against this commit) are known: no tree diff needed. Removals go first, so
+        that a path freed by a rename can be taken by another file of the same commit. False (and nothing
+        changed) when a change lacks what the move needs."""
+        removals, later = [], []
+        for change in changes:
+            old_ok, new_ok = change["old_mode"] not in _SKIP_MODE_TEXT, change["new_mode"] not in _SKIP_MODE_TEXT
+            status, path = change["status"], change["path"]
+            old_path = change["old_path"] if status in "RC" else path
+            # a pure rename or a mode change prints no index line: the blob is the one the old path had
+            new_blob = change["new_blob"] or (self.files.get(old_path) if status in "RCT" else None)
+            if status != "D" and new_ok and not new_blob:
+                return False
+            if status in "MT" and old_ok and new_ok:
+                if path not in self.files:
+                    return False
+                later.append((self._modify, path, self.files[path], new_blob))
+                continue
+            if status in "DMTR" and old_ok:
+                removals.append(old_path)
+            if status != "D" and new_ok:
+                later.append((self._add, path, new_blob))
+        for path in removals:
+            self._remove(path)
+        for action, *args in later:
+            action(*args)
+        self.commit = commit
+        self._tree = None
+        return True
+
+    def relabel(self, commit: str) -> None:
+        """Call this the snapshot of ``commit``, whose tree is the current one (a merge that kept these files)."""
+        self.commit = commit
+        self._tree = None
 
     def move_to(self, commit: str | None, diff: pygit2.Diff | None = None) -> None:
         """Make this the snapshot of ``commit`` (None: the empty tree before a root commit).
@@ -71,7 +114,7 @@ class Snapshot:
         else:
             self._apply(diff if diff is not None else self.diff_to(commit))
         self.commit = commit
-        self._tree = self.repo[commit].peel(pygit2.Tree) if commit else None
+        self._tree = None  # read when a diff needs it
 
     def _add_tree(self, tree: pygit2.Tree, prefix: str) -> None:
         for entry in tree:
@@ -135,16 +178,35 @@ class Snapshot:
             self.index.add(path, counts, path_counts)
 
     def learn_change(self, path: str, old_blob: str, new_blob: str, hunks: str) -> None:
-        """Derive the token counts of ``new_blob`` from ``old_blob``'s and the diff (cheaper than tokenising
-        the whole new file when the snapshot later moves past this change)."""
-        base = self._tokens.get(old_blob)
-        if base is None or new_blob in self._tokens or not hunks:
+        """Record how ``new_blob``'s token counts differ from ``old_blob``'s (from the diff): cheaper than
+        tokenising the whole new file when the snapshot later moves past this change. The new counts are
+        derived only when a snapshot needs them whole (``_counts``); git's deltas are exact, so they always fit."""
+        if not hunks or new_blob in self._tokens or new_blob in self._deltas:
             return
-        delta = diff_delta(hunks)
-        counts = apply_delta(base, delta)
-        if counts is not None:
-            self._tokens[new_blob] = counts
-            self._deltas[new_blob] = (old_blob, delta)
+        if self._tokens.get(old_blob) is None and old_blob not in self._deltas:
+            return  # the old counts are unknown (or the old version is not indexed)
+        if len(self._deltas) >= self.rules.cache_blobs:
+            self._tokens.clear()
+            self._deltas.clear()
+            return
+        self._deltas[new_blob] = (old_blob, diff_delta(hunks))
+
+    def _derived(self, blob_id: str) -> Counter | None:
+        """The counts of a blob known only through a chain of learned deltas (None if the chain breaks)."""
+        chain = []
+        current = blob_id
+        while current not in self._tokens:
+            link = self._deltas.get(current)
+            if link is None:
+                return None
+            chain.append(link[1])
+            current = link[0]
+        counts = self._tokens[current]
+        for delta in reversed(chain):
+            if counts is None:
+                return None
+            counts = apply_delta(counts, delta)
+        return counts
 
     def _remove(self, path: str) -> None:
         if self.files.pop(path, None) is not None:
@@ -156,13 +218,18 @@ class Snapshot:
         if rules.excluded is not None and rules.excluded.search(path):
             return None
         cached = self._tokens.get(blob_id, _UNKNOWN)
+        if cached is _UNKNOWN and blob_id in self._deltas:
+            cached = self._derived(blob_id)
+            if cached is not None:
+                self._tokens[blob_id] = cached
+            else:
+                cached = _UNKNOWN
         if cached is _UNKNOWN:
             if len(self._tokens) >= rules.cache_blobs:
                 self._tokens.clear()
                 self._deltas.clear()
             blob = self.repo[blob_id]
-            cached = None if blob.size > rules.max_index_bytes or blob.is_binary \
-                else tokenize(blob.data.decode("utf-8", "replace"))
+            cached = None if blob.size > rules.max_index_bytes or blob.is_binary else tokenize(blob.data)
             self._tokens[blob_id] = cached
         return cached
 
@@ -173,16 +240,40 @@ class Snapshot:
     def head(self, path: str, limit: int) -> tuple[str, int]:
         """The first ``limit`` bytes of a file, decoded (invalid UTF-8 replaced), and the file's size in bytes.
 
-        Only the head is decoded, so a large file costs no more than its budget."""
-        key = (self.files[path], limit)
-        found = self._heads.get(key)
-        if found is None:
-            if len(self._heads) >= 512:
+        Only the head is decoded, so a large file costs no more than its budget. The first
+        ``rules.head_bytes`` of a blob are kept (by blob id), so the README, asked for with a different
+        budget at each commit, is read from the object store once."""
+        blob_id = self.files[path]
+        found = self._heads.get(blob_id)
+        if found is None or (limit > len(found[0]) and found[1] > len(found[0])):
+            if len(self._heads) >= 2048:
                 self._heads.clear()
-            blob = self.repo[key[0]]
-            data = blob.data if blob.size <= limit else blob.data[:limit]
-            found = self._heads[key] = (data.decode("utf-8", "replace"), blob.size)
+            blob = self.repo[blob_id]
+            keep = max(limit, self.rules.head_bytes)
+            found = self._heads[blob_id] = (blob.data if blob.size <= keep else blob.data[:keep], blob.size)
+        data, size = found
+        return (data if size <= limit else data[:limit]).decode("utf-8", "replace"), size
+
+    def clipped(self, path: str, budget: int, marker: str) -> tuple[str, int, int]:
+        """A file cut to ``budget`` UTF-8 bytes with ``marker`` (``render.truncate``): (text, bytes cut, bytes
+        used in the sample). Cached by blob and budget: the README and popular files repeat across commits."""
+        key = (self.files[path], budget, marker)
+        found = self._clips.get(key)
+        if found is None:
+            if len(self._clips) >= 4096:
+                self._clips.clear()
+            text, size = self.head(path, budget)
+            text, cut = truncate(text, budget, marker, size)
+            found = self._clips[key] = (text, cut, nbytes(text) if cut else size)
         return found
+
+    def clipped_tree(self, budget: int, marker: str) -> tuple[str, int, int]:
+        """The directory tree cut to ``budget`` bytes: (text, bytes cut, bytes used); cached until paths change."""
+        tree = self.tree_text()
+        if self._tree_clip is None or self._tree_clip[0] != (tree, budget, marker):
+            text, cut = truncate(tree, budget, marker)
+            self._tree_clip = ((tree, budget, marker), (text, cut, nbytes(text)))
+        return self._tree_clip[1]
 
     def is_binary(self, path: str) -> bool:
         return self.repo[self.files[path]].is_binary
@@ -237,17 +328,67 @@ class SnapshotPool:
         first = Snapshot(repo, rules)
         self.repo = repo
         self.snapshots = [first] + [Snapshot(repo, rules, share=first) for _ in range(size - 1)]
+        self._steps: dict[str, tuple[str, list[dict]]] = {}  # commit -> (its only parent, its changes)
+
+    def remember(self, commit: str, parents: list[str], changes: list[dict]) -> None:
+        """Record a non-merge commit's changes against its parent: a snapshot at the parent can then move to
+        it without a tree diff (the common step of a linear history)."""
+        if len(parents) == 1:
+            if len(self._steps) >= 256:
+                self._steps.clear()
+            self._steps[commit] = (parents[0], changes)
 
     @property
     def primary(self) -> Snapshot:
         return self.snapshots[0]
 
     def snapshot_for(self, parent: str | None) -> Snapshot:
-        """The snapshot of ``parent`` (a commit's pre-commit state), moved there from the nearest one."""
-        best, best_cost, best_diff = None, None, None
+        """The snapshot of ``parent`` (a commit's pre-commit state), moved there as cheaply as known: by the
+        parent's own changes, through a merge that kept one parent's files, or by a tree diff."""
         for snapshot in self.snapshots:
             if snapshot.commit == parent and (parent is not None or not snapshot.files):
                 return snapshot
+        if parent is None:
+            return self._from_nearest(parent)
+        found = self._reach(parent)
+        if found is not None:
+            return found
+        parents = [str(p) for p in self.repo[parent].parent_ids]
+        twin = self._same_tree_parent(parent, parents)
+        if twin is not None:  # most merges keep the files of one parent (the merged branch's tip)
+            found = self._reach(twin)
+            if found is not None:
+                found.relabel(parent)
+                return found
+        for snapshot in self.snapshots:  # a merge's diff from one of its parents: the nearest but for odd histories
+            if snapshot.commit is not None and snapshot.commit in parents:
+                snapshot.move_to(parent)
+                return snapshot
+        return self._from_nearest(parent)
+
+    def _reach(self, commit: str) -> Snapshot | None:
+        """A snapshot at ``commit``, or moved there by the known changes of ``commit`` (None otherwise)."""
+        for snapshot in self.snapshots:
+            if snapshot.commit == commit:
+                return snapshot
+        step = self._steps.get(commit)
+        if step is not None:
+            for snapshot in self.snapshots:
+                if snapshot.commit == step[0] and snapshot.commit is not None and snapshot.step_to(commit, step[1]):
+                    return snapshot
+        return None
+
+    def _same_tree_parent(self, commit: str, parents: list[str]) -> str | None:
+        """The parent of a merge whose tree is the merge's own (same files), if any."""
+        if len(parents) < 2:
+            return None
+        tree = self.repo[commit].tree_id
+        return next((p for p in parents if self.repo[p].tree_id == tree), None)
+
+    def _from_nearest(self, parent: str | None) -> Snapshot:
+        """Move the snapshot whose tree is closest to ``parent``'s (fewest changed files) there."""
+        best, best_cost, best_diff = None, None, None
+        for snapshot in self.snapshots:
             if snapshot.commit is None and not snapshot.files:
                 cost, diff = (0 if parent is None else max(len(s.files) for s in self.snapshots)), None
             elif parent is None:

@@ -78,6 +78,8 @@ class Handler(BaseHTTPRequestHandler):
                         "attempts": state.attempts}
             return self._send(200, body)
         if self.path.rstrip("/").endswith("/v1/models"):  # what `curate validate`'s preflight asks
+            if state.args.api_key and self.headers.get("authorization") != f"Bearer {state.args.api_key}":
+                return self._send(401, {"error": {"message": "invalid api key"}})
             return self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in state.models]})
         self._send(404, {"error": {"message": "not found"}})
 
@@ -181,6 +183,7 @@ def main(argv=None):
                                                                    "rating (a model echoing an injection)")
     parser.add_argument("--model", action="append", default=[], help="model name listed by GET /v1/models "
                                                                       "(repeatable; default: proxy)")
+    parser.add_argument("--api-key", default="", help="GET /v1/models answers 401 without this bearer key")
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

@@ -7,8 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from curate_plugins._repo_pack.parse import Parsers, supported
-from curate_plugins._repo_pack.queries import FileRefs
 from curate_plugins._repo_pack.resolve import RepoIndex, Resolver
+from curate_plugins.lib.code_refs import FileRefs
 
 MANIFESTS = ("package.json", "go.mod", "Cargo.toml")
 
@@ -25,15 +25,17 @@ class RepoDeps:
 
 
 def repo_dependencies(files: dict[str, tuple[str, str]], parsers: Parsers, same_package: bool = True,
-                      timer=None) -> RepoDeps:
-    """``files``: path -> (lang, text). Returns the dependency edges among them."""
+                      timer=None, metadata: dict[str, dict] | None = None) -> RepoDeps:
+    """``files``: path -> (lang, text); ``metadata``: path -> the file's metadata (references the syntax step
+    recorded there are reused). Returns the dependency edges among the files."""
     langs = {p: lang for p, (lang, _) in files.items()}
     refs: dict[str, FileRefs] = {}
+    metadata = metadata or {}
     with timer("parse") if timer else _null():
         for path in sorted(files):
             lang, text = files[path]
             if supported(lang):
-                refs[path] = parsers.refs(lang, text)
+                refs[path] = parsers.refs(lang, text, metadata.get(path))
     with timer("graph") if timer else _null():
         texts = {p: t for p, (_, t) in files.items() if posixpath.basename(p) in MANIFESTS}
         resolver = Resolver(RepoIndex(list(files), texts), refs, langs)

@@ -1,7 +1,7 @@
 """Pack one repository into sequences of at most ``max_tokens`` tokens, files in dependency order.
 
 1. Select the repository (average quality score, number of files), each rule with its own drop reason.
-2. Order: files with dependency rules (`queries.GRAMMARS`) topologically, then the other files (HTML, SQL,
+2. Order: files with dependency rules (`lib.code_refs.GRAMMARS`) topologically, then the other files (HTML, SQL,
    Shell, docs, config, ...) in an order shuffled with a seed derived from the repository name.
 3. Pack: the whole repository in one sequence when it fits; otherwise its weakly connected components,
    first-fit in order, a component that does not fit being cut into contiguous chunks of its order. A file
@@ -114,7 +114,7 @@ class RepoPackerCore:
             return result
         by_path = {f.path: f for f in files}
         deps = repo_dependencies({f.path: (f.lang, f.text) for f in files}, self.parsers, self.cfg.same_package,
-                                 self.timer)
+                                 self.timer, {f.path: f.metadata for f in files})
         with self.timer("graph"):
             ordered, cycles = topological_order(sorted(deps.edges), deps.edges)
             unordered = self._shuffled([f.path for f in files if f.path not in deps.edges], repo)
@@ -153,39 +153,62 @@ class RepoPackerCore:
         return self.cfg.separator.replace("{path}", path)
 
     def _pieces(self, files: list[RepoFile]) -> list[Piece]:
-        counts = self.tokens.count([self.header(f.path) + f.text for f in files])
+        """Every file as one piece with its token count (separator included); a file larger than a sequence as
+        several. One encoding pass: the tokens of an oversized file are kept to find where to cut it."""
+        counts, kept = self.tokens.count_keeping([self.header(f.path) + f.text for f in files], self.cfg.max_tokens)
         pieces = []
-        for f, n in zip(files, counts):
+        for i, (f, n) in enumerate(zip(files, counts)):
             if n <= self.cfg.max_tokens:
                 pieces.append(Piece(f, f.text, n))
             else:
-                pieces.extend(self._oversized(f))
+                pieces.extend(self._oversized(f, kept.get(i)))
         return pieces
 
-    def _oversized(self, f: RepoFile) -> list[Piece]:
-        """Cut a file larger than a sequence into parts that fit, at line ends where possible."""
-        budget = self.cfg.max_tokens - self.tokens.count([self.header(f.path)])[0]
+    def _oversized(self, f: RepoFile, tokens=None) -> list[Piece]:
+        """Cut a file larger than a sequence into parts that fit, at line ends where possible.
+
+        ``tokens``: the tokens of separator + file (kept from the counting pass). A part whose ends are clean
+        cuts (see ``_cut_parts``) is counted from them exactly, without encoding it again."""
+        header = self.header(f.path)
+        budget = self.cfg.max_tokens - self.tokens.count([header])[0]
         if budget < 16:
             raise ValueError(f"max_tokens={self.cfg.max_tokens} leaves no room after the separator of {f.path!r}")
-        parts = _cut_parts(f.text, self.tokens.token_starts(f.text), budget - 8)
+        layout = self.tokens.layout(header, f.text, tokens)
+        starts = layout.starts if layout is not None else self.tokens.token_starts(f.text)
+        parts = _cut_parts(f.text, starts, budget - 8)
         if self.cfg.oversized == "truncate":
             parts = parts[:1]
+        counts = self._part_counts(header, f.text, parts, layout)
+        queue = list(zip([f.text[a:b] for a, b, _ in parts], counts))[::-1]
         fixed_parts, fixed_counts = [], []
-        queue = list(reversed(parts))
         while queue:  # re-encoding a part may add a token or two at its edges: move its tail to a new part
-            text = queue.pop()
-            n = self.tokens.count([self.header(f.path) + text])[0]
+            text, n = queue.pop()
             cut = len(text)
             while n > self.cfg.max_tokens and cut > 1:
                 cut = cut * 9 // 10
-                n = self.tokens.count([self.header(f.path) + text[:cut]])[0]
+                n = self.tokens.count([header + text[:cut]])[0]
             if cut < len(text) and self.cfg.oversized == "split":
-                queue.append(text[cut:])
+                queue.append((text[cut:], self.tokens.count([header + text[cut:]])[0]))
             fixed_parts.append(text[:cut])
             fixed_counts.append(n)
         handling = "truncated" if self.cfg.oversized == "truncate" else "split"
         return [Piece(f, text, n, i, len(fixed_parts), handling)
                 for i, (text, n) in enumerate(zip(fixed_parts, fixed_counts))]
+
+    def _part_counts(self, header: str, text: str, parts: list[tuple[int, int, bool]], layout) -> list[int]:
+        """Tokens of separator + part for each part: from the layout of the whole file when both ends of the part
+        are clean (BPE then splits the part exactly as it split the file), else by encoding the part."""
+        counts: list[int | None] = [None] * len(parts)
+        if layout is not None and header.endswith("\n"):
+            alone = self.tokens.count([header + "x"])[0] - 1  # the separator before a part that starts clean
+            for i, (a, b, clean) in enumerate(parts):
+                start_clean = a == 0 or parts[i - 1][2]
+                if clean and start_clean:
+                    counts[i] = layout.tokens_before(b) - (layout.tokens_before(a) if a else 0) + (alone if a else 0)
+        missing = [i for i, n in enumerate(counts) if n is None]
+        for i, n in zip(missing, self.tokens.count([header + text[parts[i][0]:parts[i][1]] for i in missing])):
+            counts[i] = n
+        return counts
 
     def _groups(self, pieces: list[Piece], ordered: list[str], edges) -> list[list[Piece]]:
         """Pieces grouped by weakly connected component; files without rules form one group."""
@@ -263,22 +286,37 @@ def _chunks(group: list[Piece], max_tokens: int) -> list[list[Piece]]:
     return chunks
 
 
-def _cut_parts(text: str, starts: list[int], budget: int) -> list[str]:
-    """Consecutive parts of ``text`` of about ``budget`` tokens each (from the token start offsets), each
-    cut moved back to a line end when one lies in the second half of the part. The parts join to ``text``."""
+def _cut_parts(text: str, starts: list[int], budget: int) -> list[tuple[int, int, bool]]:
+    """Consecutive parts ``(start, end, clean)`` of ``text`` of about ``budget`` tokens each (from the token start
+    offsets). Each cut moves back into the second half of its part, to the last clean line end there (a
+    newline between two non-blank characters: the line after it starts in column 0, and BPE splits the text
+    there the same way whole or cut), else to the last line end, else it stays at a token start. ``clean``
+    tells whether the cut at ``end`` is clean (the last part ends the text: clean). The parts join to ``text``."""
     parts, first, pos = [], 0, 0
     while True:
         end = first + budget
         if end >= len(starts):
-            parts.append(text[pos:])
+            parts.append((pos, len(text), True))
             return parts
         cut = starts[end]
-        newline = text.rfind("\n", max(pos, starts[first + budget // 2]), cut)
-        if newline >= 0:
-            cut = newline + 1
-        parts.append(text[pos:cut])
+        low = max(pos, starts[first + budget // 2])
+        clean = _clean_line_end(text, low, cut)
+        newline = text.rfind("\n", low, cut) if clean < 0 else -1
+        if clean >= 0 or newline >= 0:
+            cut = clean if clean >= 0 else newline + 1
+        parts.append((pos, cut, clean >= 0))
         pos = cut
         first = max(first + 1, bisect.bisect_right(starts, cut) - 1)
+
+
+def _clean_line_end(text: str, low: int, high: int) -> int:
+    """The last position p in (low, high] right after a newline with a non-blank character on each side, or -1."""
+    newline = text.rfind("\n", low, high)
+    while newline > low:
+        if newline + 1 < len(text) and not text[newline - 1].isspace() and not text[newline + 1].isspace():
+            return newline + 1
+        newline = text.rfind("\n", low, newline)
+    return -1
 
 
 def _whole(group: list[Piece], packed: list[list[Piece]]) -> bool:

@@ -1,4 +1,4 @@
-"""Map the references of a file (`queries.Ref`) to files of the same repository.
+"""Map the references of a file (`curate_plugins.lib.code_refs.Ref`) to files of the same repository.
 
 Each rule returns ``(internal, targets)``: ``internal`` says whether the reference names something inside
 the repository (relative imports, the repository's own packages, modules or crate), and ``targets`` the
@@ -13,7 +13,7 @@ import posixpath
 import tomllib
 from collections import defaultdict
 
-from curate_plugins._repo_pack.queries import GRAMMARS, FileRefs, Ref
+from curate_plugins.lib.code_refs import GRAMMARS, FileRefs, Ref
 
 JS_EXTS = (".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".mts", ".cts", ".d.ts")
 TS_EXTS = (".ts", ".tsx", ".d.ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".jsx")

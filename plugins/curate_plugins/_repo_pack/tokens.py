@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 import base64
+import bisect
+import contextlib
 import hashlib
-import itertools
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 BUILTIN = Path(__file__).with_name("code_bpe_8k.tiktoken.txt")
@@ -65,6 +67,19 @@ def _builtin_encoding():
                              special_tokens=special)
 
 
+@dataclass
+class Layout:
+    """The tokens of ``prefix + text`` seen from ``text``: ``prefix_tokens`` start before it (one may straddle
+    the junction), ``starts`` are the character offsets in ``text`` of the others."""
+
+    prefix_tokens: int
+    starts: list[int]
+
+    def tokens_before(self, position: int) -> int:
+        """Tokens of ``prefix + text`` that start before character ``position`` of ``text``."""
+        return self.prefix_tokens + bisect.bisect_left(self.starts, position)
+
+
 class TokenCounter:
     """Counts tokens and finds where to cut a text, for one tokenizer spec. Special tokens of the spec
     (``<|file_sep|>``, ...) count as one token; any other text is encoded as ordinary text."""
@@ -74,7 +89,7 @@ class TokenCounter:
         if problem:
             raise ValueError(problem)
         self.spec = spec
-        self._hf = self._tik = None
+        self._hf = self._tik = self._sizes = None
         if spec == "builtin":
             self._tik = _builtin_encoding()
         elif spec.startswith("tiktoken:"):
@@ -92,17 +107,61 @@ class TokenCounter:
         return self._hf.encode(text, add_special_tokens=False).ids
 
     def count(self, texts: list[str]) -> list[int]:
+        """Tokens of each text. tiktoken encodes into a numpy buffer (no list of Python ints to build, about 10%
+        faster than ``encode_batch`` on one thread); `tokenizers` encodes the batch at once."""
         if self._tik is not None:
-            return [len(t) for t in self._tik.encode_batch(texts, num_threads=1, allowed_special="all",
-                                                           disallowed_special=())]
+            encode = self._tik.encode_to_numpy
+            return [len(encode(t, allowed_special="all", disallowed_special=())) for t in texts]
         return [len(e.ids) for e in self._hf.encode_batch(texts, add_special_tokens=False)]
+
+    def count_keeping(self, texts: list[str], over: int) -> tuple[list[int], dict[int, object]]:
+        """``count(texts)`` plus the tokens of each text with more than ``over`` tokens (index -> tokens), so
+        that cutting such a text needs no second encoding (tiktoken only; otherwise the dict is empty)."""
+        if self._tik is None:
+            return self.count(texts), {}
+        counts, kept = [], {}
+        encode = self._tik.encode_to_numpy
+        for i, text in enumerate(texts):
+            tokens = encode(text, allowed_special="all", disallowed_special=())
+            counts.append(len(tokens))
+            if len(tokens) > over:
+                kept[i] = tokens
+        return counts, kept
+
+    def layout(self, prefix: str, text: str, tokens=None) -> Layout | None:
+        """Where the tokens of ``prefix + text`` fall in ``text`` (tiktoken only; None otherwise). ``tokens``: that
+        encoding when already made (``count_keeping``)."""
+        if self._tik is None:
+            return None
+        if tokens is None:
+            tokens = self._tik.encode_to_numpy(prefix + text, allowed_special="all", disallowed_special=())
+        sizes = self._token_sizes()[tokens]
+        starts = sizes.cumsum() - sizes
+        skip = len(prefix.encode("utf-8", "surrogatepass"))
+        first = int(starts.searchsorted(skip))
+        return Layout(first, _char_offsets(text, (starts[first:] - skip).tolist()))
 
     def token_starts(self, text: str) -> list[int]:
         """Character offset where each token of ``text`` (encoded as ordinary text) starts."""
         if self._tik is not None:
-            sizes = [len(b) for b in self._tik.decode_tokens_bytes(self._tik.encode_ordinary(text))]
-            return _char_offsets(text, [0] + list(itertools.accumulate(sizes))[:-1])
+            import numpy as np
+
+            tokens = self._tik.encode_to_numpy(text, allowed_special=set(), disallowed_special=())
+            ends = np.cumsum(self._token_sizes()[tokens])
+            return _char_offsets(text, (ends - self._token_sizes()[tokens]).tolist())
         return [start for start, _ in self._hf.encode(text, add_special_tokens=False).offsets]
+
+    def _token_sizes(self):
+        """Bytes of each token id (a lookup table: offsets without decoding every token)."""
+        if self._sizes is None:
+            import numpy as np
+
+            sizes = np.zeros(self._tik.n_vocab, dtype=np.int64)
+            for token in range(self._tik.n_vocab):
+                with contextlib.suppress(KeyError):  # an unused id of the encoding stays 0
+                    sizes[token] = len(self._tik.decode_single_token_bytes(token))
+            self._sizes = sizes
+        return self._sizes
 
 
 def _char_offsets(text: str, byte_offsets: list[int]) -> list[int]:

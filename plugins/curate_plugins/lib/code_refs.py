@@ -1,13 +1,22 @@
-"""Tree-sitter queries that find a file's imports, includes and module declarations.
+"""Tree-sitter queries that find a file's imports, includes and module declarations, shared by the syntax
+check (which records them from its own parse) and the repository packer (which resolves them to files).
 
-Each supported language has one query; ``extract(lang, source)`` runs it on the parse and returns the raw
-references (`Ref`) the resolver maps to files of the repository. Nothing here uses regular expressions on
-the source text: every reference is a node of the syntax tree.
+Each supported language has one query; ``refs_from_tree(lang, tree, grammar)`` runs it on a parse and returns
+the raw references (`Ref`) the packer's resolver maps to files of the repository. Nothing here uses regular
+expressions on the source text: every reference is a node of the syntax tree.
+
+``to_record`` / ``from_record`` turn the references into metadata (``syntax.dependencies``) and back, with a
+hash of the text they came from, so that a later step can trust them only for the same text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
+
+import xxhash
+
+from curate_plugins.lib.treesitter import load_language
 
 #: curate language name -> (tree-sitter-language-pack grammar, dependency family)
 GRAMMARS: dict[str, tuple[str, str]] = {
@@ -196,3 +205,54 @@ def _c(c: dict, out: FileRefs) -> None:
 
 
 _HANDLERS = {"python": _python, "java": _java, "js": _js, "go": _go, "rust": _rust, "c": _c}
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+@cache
+def _cursor(lang: str, grammar: str):
+    """The compiled dependency query of ``lang`` for trees of ``grammar`` (cached per process)."""
+    from tree_sitter import Query, QueryCursor
+
+    return QueryCursor(Query(load_language(grammar), QUERIES[lang]))
+
+
+def refs_from_tree(lang: str, tree, grammar: str | None = None) -> FileRefs:
+    """The references of one parsed file (``grammar``: the one that parsed it; default: the language's)."""
+    cursor = _cursor(lang, grammar or GRAMMARS[lang][0])
+    return extract(lang, cursor.captures(tree.root_node), tree.root_node.has_error)
+
+
+def compatible_grammar(lang: str, grammar: str) -> bool:
+    """Whether the dependency query of ``lang`` runs on trees of ``grammar`` (its own, or C for C++ headers)."""
+    if lang not in GRAMMARS:
+        return False
+    own = GRAMMARS[lang][0]
+    return grammar == own or (GRAMMARS[lang][1] == "c" and grammar in ("c", "cpp", "cuda"))
+
+
+# ---------------------------------------------------------------------------------------------- metadata
+
+def text_hash(text: str) -> str:
+    """The hash that ties recorded references to the exact text they were found in."""
+    return xxhash.xxh3_64_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def to_record(refs: FileRefs, text: str) -> dict:
+    """A JSON/Arrow-friendly record of ``refs`` (sorted name sets, so equal files give equal records)."""
+    return {"hash": text_hash(text), "has_error": refs.has_error, "package": refs.package,
+            "refs": [{"kind": r.kind, "spec": r.spec, "level": r.level, "names": list(r.names)} for r in refs.refs],
+            "defines": sorted(refs.defines), "uses": sorted(refs.uses)}
+
+
+def from_record(record, text: str) -> FileRefs | None:
+    """The references recorded for ``text``, or None when the record is missing, malformed or for other text."""
+    if not isinstance(record, dict) or record.get("hash") != text_hash(text):
+        return None
+    try:
+        return FileRefs(refs=[Ref(r["kind"], r["spec"], int(r.get("level") or 0), list(r.get("names") or ()))
+                              for r in record["refs"]],
+                        package=record.get("package") or "", defines=set(record.get("defines") or ()),
+                        uses=set(record.get("uses") or ()), has_error=bool(record.get("has_error")))
+    except (KeyError, TypeError, ValueError):
+        return None
