@@ -24,10 +24,11 @@ from curate.history import rollback
 from curate.run import run_pipeline
 from curate.state import CorpusDir
 
-PUBLISH = ["publish:start", "publish:data", "publish:output", "publish:manifest", "publish:pending", "gc"]
-ROLLBACK = ["rollback:start", "rollback:manifest", "rollback:superseded", "rollback:data", "rollback:record"]
+PUBLISH = ["publish:start", "publish:schema", "publish:data", "publish:output", "publish:manifest", "publish:pending", "gc"]
+ROLLBACK = ["rollback:start", "rollback:manifest", "rollback:superseded", "rollback:data", "rollback:schema",
+            "rollback:record"]
 SHARDS = [["spf13__pflag", "pallets__itsdangerous"], ["dtolnay__anyhow"], ["tj__commander.js"]]  # runs 1-3
-COMPARED = ("data", "excluded", "state/manifest.jsonl", "state/index")
+COMPARED = ("data", "excluded", "schema.json", "state/manifest.jsonl", "state/index")
 
 
 def _resolved(folder, out):
