@@ -1,11 +1,12 @@
 """The corpus-integrity scenarios of issue 13, run as a user runs them, one line of outcome each.
 
     python tools/integrity_scenarios.py                       # the installed curate (this checkout)
-    python tools/integrity_scenarios.py --code /tmp/main      # another checkout of curate (e.g. main, "before")
+    python tools/integrity_scenarios.py --code /tmp/before    # another checkout of curate ("before")
 
-Each scenario builds its input from the shipped data (examples/data), runs ``curate`` in a subprocess and prints
-what happened: exit code, the first line of the message, and the figures that show whether the corpus went
-wrong. The data builders are shared with tests/core/test_integrity.py.
+Each scenario builds its input from the shipped data (examples/data, tests/data), runs ``curate`` in a subprocess
+and prints what happened: exit code, the first line of the message, and the figures that show whether the corpus
+went wrong. The data builders are shared with the tests (tests/core/test_lineage.py, test_warc_recovery.py, ...).
+Output files are read with this checkout's ``curate.iter_shard``, which reads typed and older layouts alike.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import zstandard
 REPO = Path(__file__).resolve().parents[1]
 GITHUB = REPO / "examples" / "data" / "github"
 WARC = REPO / "examples" / "data" / "web" / "debian-docs.warc.gz"
+DESER = REPO / "tests" / "data" / "git_tricky" / "mitsuhiko__deser.bundle"
 
 
 # ---- data builders (used by the tests too) ------------------------------------------------------------------
@@ -134,17 +136,19 @@ def _cut(text: str, width: int = 150) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def records(folder: Path) -> list[dict]:
+    """Every record of the output files under ``folder``, as ``{id, text, metadata: {dotted keys}}``."""
+    from curate import iter_shard
+
+    return [r for p in sorted(folder.rglob("*.jsonl.zst")) if ".tmp-" not in p.name for r in iter_shard(str(p))]
+
+
 def drops(corpus: Path, reason_prefix: str) -> int:
-    count = 0
-    for path in sorted((corpus / "excluded").rglob("*.jsonl.zst")):
-        if ".tmp-" not in path.name:
-            count += sum(1 for r in read_jsonl_zst(path) if r["metadata"]["drop.reason"].startswith(reason_prefix))
-    return count
+    return sum(1 for r in records(corpus / "excluded") if r["metadata"]["drop.reason"].startswith(reason_prefix))
 
 
 def kept(corpus: Path) -> list[dict]:
-    return [r for p in sorted((corpus / "data").rglob("*.jsonl.zst")) if ".tmp-" not in p.name
-            for r in read_jsonl_zst(p)]
+    return records(corpus / "data")
 
 
 def jsonl_pipeline(name: str, paths: list[str], out: Path, steps: list[dict]) -> dict:
@@ -278,12 +282,23 @@ def scenario_6b_bad_warc(r: Runner) -> str:
                               "output": {"dir": str(out)}, "executor": {"kind": "local", "workers": 1}, "steps": []})
     proc = r.curate("run", path, "--no-progress")
     reasons = {}
-    for p in (out / "excluded").rglob("*.jsonl.zst"):
-        for rec in read_jsonl_zst(p):
-            key = f"{rec['metadata']['drop.reason']}@{rec['metadata'].get('reject.location', '').rsplit('@', 1)[-1]}"
-            reasons[key] = reasons.get(key, 0) + 1
+    for rec in records(out / "excluded"):
+        key = f"{rec['metadata']['drop.reason']}@{rec['metadata'].get('reject.location', '').rsplit('@', 1)[-1]}"
+        reasons[key] = reasons.get(key, 0) + 1
     return (f"exit {proc.returncode}; {len(kept(out))} of 27 pages read; excluded: {reasons} "
             f"(broken record at @{offset})")
+
+
+def scenario_6c_commit_parsing(r: Runner) -> str:
+    """git_commits over real history whose first commits add an Adobe Illustrator file holding 0x1E bytes."""
+    out = r.work / "s6c-out"
+    source = {"source": "git_commits", "with": {"paths": [str(DESER)]}}
+    path = r.pipeline("s6c", {"name": "commits", "inputs": [source], "output": {"dir": str(out)},
+                              "executor": {"kind": "local", "workers": 1}, "steps": []})
+    proc = r.curate("run", path, "--no-progress")
+    again = r.curate("run", path, "--no-progress")
+    return (f"exit {proc.returncode}; {len(kept(out))} commits read; {message(proc)} | rerun: exit "
+            f"{again.returncode}; {message(again)}")
 
 
 def scenario_7_messages(r: Runner, clash: Path) -> list[tuple[str, str]]:
@@ -342,6 +357,7 @@ def main() -> None:
             ("5", "5 plugin raises on most documents", lambda r: scenario_5_plugin_raises(r, sites["faulty_plugin"])),
             ("6", "6a corrupt / truncated / non-bundle .bundle", lambda r: scenario_6a_bad_bundles(r, bundle)),
             ("6", "6b WARC whose first record has a bad Content-Length", lambda r: scenario_6b_bad_warc(r)),
+            ("6", "6c git_commits on history with a 0x1E-laden .ai file", lambda r: scenario_6c_commit_parsing(r)),
             ("7", None, lambda r: scenario_7_messages(r, sites["clash_plugin"])),
         ]
         only = set(filter(None, args.only.split(",")))
