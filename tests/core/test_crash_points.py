@@ -24,7 +24,8 @@ from curate.history import rollback
 from curate.run import run_pipeline
 from curate.state import CorpusDir
 
-PUBLISH = ["publish:start", "publish:schema", "publish:data", "publish:output", "publish:manifest", "publish:pending", "gc"]
+PUBLISH = ["publish:start", "publish:schema", "publish:data", "publish:output", "publish:manifest", "publish:pending",
+           "gc"]
 ROLLBACK = ["rollback:start", "rollback:manifest", "rollback:superseded", "rollback:data", "rollback:schema",
             "rollback:record"]
 SHARDS = [["spf13__pflag", "pallets__itsdangerous"], ["dtolnay__anyhow"], ["tj__commander.js"]]  # runs 1-3
@@ -123,3 +124,15 @@ def test_kill_at_a_random_point_then_rerun_gives_identical_output(corpora, tmp_p
     assert not (corpus / "state" / "pending.json").exists() and not (corpus / "state" / "rollback.json").exists()
     assert _tree(corpus) == _tree(reference), f"trial {trial}: killed at {kind} {point}"
     assert not list(corpus.rglob("*.tmp-*"))
+
+
+def test_restart_of_a_run_killed_while_publishing_finishes_the_publication(corpora, tmp_path):
+    """Part of the run may already be in data/: `--restart` cannot discard it, so it finishes publishing."""
+    folder, base, reference, _ = corpora
+    corpus = tmp_path / "corpus"
+    shutil.copytree(base, corpus)
+    assert _killed_child(lambda: _run(folder, corpus), "publish:data") == signal.SIGKILL
+    said = []
+    run_pipeline(_resolved(folder, corpus), workers=1, restart=True, show_progress=False, echo=said.append)
+    assert any("run-0003 was being published: finishing that" in line for line in said), said
+    assert _tree(corpus) == _tree(reference)
