@@ -46,11 +46,22 @@ def tokenize(text: str | bytes) -> Counter:
 
     Words are counted first and each distinct word is split once (cached): same result, less regex work.
     ``text`` may be the raw bytes of a file: invalid UTF-8 separates words as its replacement would."""
+    return _terms_of(_word_counts(text))
+
+
+def _word_counts(text: str | bytes) -> dict[bytes, int]:
     words: dict[bytes, int] = {}
     _count_elements(words, _words(text))
+    return words
+
+
+def _terms_of(words: dict[bytes, int]) -> Counter:
+    """Term counts of counted words (counts may be negative: a delta; words counted 0 are skipped)."""
     out: Counter = Counter()
     get, cache = out.get, _SPLIT_CACHE
     for word, count in words.items():
+        if not count:
+            continue
         parts = cache.get(word)
         for part in parts if parts is not None else _subwords(word):
             out[part] = get(part, 0) + count
@@ -60,7 +71,11 @@ def tokenize(text: str | bytes) -> Counter:
 def query_terms(text: str) -> list[str]:
     """The terms of ``tokenize`` as a list (a query needs no counts)."""
     cache = _SPLIT_CACHE
-    return [part for word in _words(text) for part in (cache.get(word) or _subwords(word))]
+    out: list[str] = []
+    for word in _words(text):
+        parts = cache.get(word)
+        out += parts if parts is not None else _subwords(word)  # () for a stop word: cached too
+    return out
 
 
 def path_text(path: str) -> str:
@@ -74,12 +89,13 @@ _REMOVED_LINES = re.compile(r"^-(.*)", re.MULTILINE)
 def diff_delta(hunks: str) -> Counter:
     """Term counts of the ``+`` lines minus those of the ``-`` lines of a file's diff hunks.
 
-    Adding it to the old version's counts gives the new version's exactly, because no token spans a line end."""
-    delta = tokenize("\n".join(_ADDED_LINES.findall(hunks)))
-    get = delta.get
-    for term, count in tokenize("\n".join(_REMOVED_LINES.findall(hunks))).items():
-        delta[term] = get(term, 0) - count
-    return delta
+    Adding it to the old version's counts gives the new version's exactly, because no token spans a line end.
+    Words are subtracted before they are split, so an edited line costs only the words it changed."""
+    words = _word_counts("\n".join(_ADDED_LINES.findall(hunks)))
+    get = words.get
+    for word, count in _word_counts("\n".join(_REMOVED_LINES.findall(hunks))).items():
+        words[word] = get(word, 0) - count
+    return _terms_of(words)
 
 
 def apply_delta(base: Counter, delta: Counter) -> Counter | None:
