@@ -1,183 +1,192 @@
-"""Barrier job ``cluster`` (one task): keep order, verification, union-find, drop lists and the index update.
+"""Barrier job ``cluster`` (one task, bounded memory): clusters, drop lists, this run's index part, compaction.
 
-The rule: items are inserted in keep order (earlier runs first). An item is a near-duplicate when it has a
-(verified) candidate edge to an item inserted before it; it is then dropped and joins that cluster, whose
-keeper is the cluster's earliest item. Clusters are the connected components of the union-find over all
-edges, across every shard and every run. Because an item's fate depends only on items before it, running A
-then B gives exactly what one run over A+B gives (with the same order rule).
+The rule: items are inserted in keep order (earlier runs first). An item is a near-duplicate when it has an
+accepted candidate edge to an item inserted before it (the ``verify`` job found its *match*); it is dropped and
+joins that cluster, whose keeper is the cluster's earliest item. Clusters are the connected components of all
+accepted edges across every shard and every run (``components.py``, in external memory). Because an item's
+fate depends only on the items before it, running A then B gives exactly what one run over A+B gives.
+
+Writes, in this order (every file atomically, so a retried task just writes them again): ``drops/<r>.npy``
+(``local, keeper, match, similarity × 10⁴`` rows of shard r), this run's index part and the compacted parts,
+then the run's snapshot (``IndexStore.stage``), which the runner commits when the whole run succeeds.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
-from curate import atomic_write_bytes
-from curate_plugins._minhash.hashing import jaccard
-from curate_plugins._minhash.index import (
-    MinHashIndex,
-    RunFiles,
-    copy_file,
-    load_json,
-    load_npy,
-    load_shingles,
-    save_json,
-    save_npy,
-)
+from curate import IndexPart
+from curate_plugins._minhash.components import CHUNK, Components
+from curate_plugins._minhash.index import PartContent, compact, key_slice, merged_chunks
+from curate_plugins._minhash.partfile import PartFile
+from curate_plugins._minhash.run import LoadedRun, RunView
+from curate_plugins._minhash.work import ShardItems, load_json, load_npy, save_json, save_npy
 
 
-class UnionFind:
-    """Union-find over global positions; the root of a set is its smallest (earliest) member. Index entries
-    start in the cluster the index recorded for them."""
-
-    def __init__(self, index: MinHashIndex, base: int):
-        self.index, self.base, self.parent = index, base, {}
-
-    def _add(self, x: int) -> None:
-        root = self.index.root(x) if x < self.base else x
-        self.parent[x] = root
-        self.parent.setdefault(root, root)
-
-    def find(self, x: int) -> int:
-        if x not in self.parent:
-            self._add(x)
-        root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-    def merged_old_roots(self) -> list[tuple[int, int]]:
-        return [(x, self.find(x)) for x, p in list(self.parent.items())
-                if x < self.base and p == x and self.find(x) != x]
+def _edge_files(run: LoadedRun) -> list[np.ndarray]:
+    return [load_npy(f"{run.work_dir}/edges/{p:05d}.npy") for p in range(run.partitions)]
 
 
-class Batch:
-    """This run's items: ids, keep order and (lazily) shingle sets."""
-
-    def __init__(self, work_dir: str, parts: int):
-        self.prefixes = [f"{work_dir}/items/{p:05d}" for p in range(parts)]
-        metas = [load_json(f"{p}.meta.json") for p in self.prefixes]
-        self.sizes = [len(m["ids"]) for m in metas]
-        self.starts = np.concatenate(([0], np.cumsum(self.sizes))).astype(np.int64)
-        self.ids = [i for m in metas for i in m["ids"]]
-        self.members = [x for m in metas for x in m.get("members", [])] or None
-        keys = [k for m in metas for k in m["keys"]]
-        self.byorder = np.asarray(sorted(range(len(keys)), key=lambda i: (keys[i], i)), dtype=np.int64)
-        self.order = np.empty(len(keys), dtype=np.int64)
-        self.order[self.byorder] = np.arange(len(keys))
-        self._shingles = {}
-
-    def location(self, item: int) -> tuple[int, int]:
-        part = int(np.searchsorted(self.starts, item, side="right")) - 1
-        return part, item - int(self.starts[part])
-
-    def shingles(self, item: int) -> np.ndarray:
-        part, local = self.location(item)
-        if part not in self._shingles:
-            self._shingles[part] = load_shingles(self.prefixes[part])
-        values, offsets = self._shingles[part]
-        return np.asarray(values[offsets[local]:offsets[local + 1]])
+def _old_keepers(run: LoadedRun, files: list[np.ndarray]) -> np.ndarray:
+    """The distinct keepers of the earlier entries this run's edges touch (sorted)."""
+    found = []
+    for edges in files:
+        for start in range(0, len(edges), CHUNK):
+            earlier = np.asarray(edges[start:start + CHUNK, 0])
+            old = earlier[earlier < run.base]
+            if len(old):
+                found.append(np.unique(run.index().roots(np.unique(old))))
+    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
 class ClusterResolver(PipelineStep):
     type = "curate"
     name = "minhash_dedup.cluster"
 
-    def __init__(self, ctx, namespace: str, parts: int, bucket_tasks: int, params):
+    def __init__(self, view: RunView, bucket_tasks: int):
         super().__init__()
-        self.ctx, self.namespace, self.parts = ctx, namespace, parts
-        self.bucket_tasks, self.params = bucket_tasks, params
+        self.view, self.bucket_tasks = view, bucket_tasks
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        batch = Batch(self.ctx.work_dir, self.parts)
-        index = MinHashIndex(self.ctx.index_dir, self.namespace, self.ctx.previous_runs)
-        base = index.size
-        edges = self._edges(batch, base)
-        uf = UnionFind(index, base)
-        keepers, stats = self._insert(edges, uf, batch, index, base)
-        self._write_drops(batch, index, base, keepers)
-        self._publish(batch, uf, base, {**stats, "candidates": int(len(edges)), "dropped": len(keepers)})
+        run = self.view.load()
+        files = _edge_files(run)
+        with tempfile.TemporaryDirectory(prefix="mhcc-") as folder:
+            components = Components(folder, run.base, run.positions.total, _old_keepers(run, files))
+            edge_folder = tempfile.mkdtemp(dir=folder)
+            compressed = self._compress_edges(run, files, components, edge_folder)
+            def chunks():
+                return (np.asarray(c[s:s + CHUNK]) for c in compressed for s in range(0, len(c), CHUNK))
+
+            rounds = components.solve(chunks)
+            keepers = components.insertion_keepers(chunks, folder)
+            dropped = self._write_drops(run, keepers, folder)
+            parts = self._write_index(run, components)
+        stats = [load_json(f"{run.work_dir}/stats/{p:05d}.json") for p in range(run.partitions)]
+        summary = {"items": run.positions.total, "base": run.base, "dropped": dropped, "rounds": rounds,
+                   "candidates": sum(s["candidates"] for s in stats),
+                   "rejected_by_verification": sum(s["rejected_by_verification"] for s in stats),
+                   "index_parts": len(parts), "index_bytes": sum(p.nbytes for p in parts)}
+        save_json(f"{run.work_dir}/summary.json", summary)
+        run.store.stage(run.run_id, parts, run.settings)
         return
         yield
 
-    def _edges(self, batch: Batch, base: int) -> np.ndarray:
-        """Candidate pairs as unique ``(later, earlier)`` global positions, sorted."""
-        pairs = [load_npy(f"{self.ctx.work_dir}/pairs/{t:05d}.npy", mmap=False) for t in range(self.bucket_tasks)]
-        pairs = np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64)
-        new = pairs >= 0
-        glob = np.where(new, base + batch.order[np.where(new, pairs, 0)], -pairs - 1)
-        later, earlier = glob.max(axis=1), glob.min(axis=1)
-        edges = np.stack([later, earlier], axis=1)[later != earlier]
-        return np.unique(edges, axis=0) if len(edges) else edges.reshape(0, 2)
-
-    def _similarity(self, a: int, b: int, batch: Batch, index: MinHashIndex, base: int) -> float | None:
-        """Exact Jaccard of the two shingle sets; None when an earlier run kept no sets (verify was off)."""
-        sets = [batch.shingles(int(batch.byorder[x - base])) if x >= base else index.run_of(x).shingles(x)
-                for x in (a, b)]
-        return None if sets[0] is None else round(jaccard(*sets), 4)
-
-    def _insert(self, edges: np.ndarray, uf: UnionFind, batch: Batch, index: MinHashIndex, base: int):
-        """Insert items in order; return {dropped position: (keeper, first matched earlier position, Jaccard)}."""
-        keepers: dict[int, tuple] = {}
-        rejected = 0
-        current, match = None, None
-        for later, earlier in edges.tolist():
-            if later != current:
-                if match is not None:
-                    keepers[current] = (uf.find(current), *match)
-                current, match = later, None
-            if uf.find(earlier) == uf.find(later):
+    @staticmethod
+    def _compress_edges(run: LoadedRun, files, components: Components, folder: str) -> list[np.ndarray]:
+        """The edges as node ids, in memory-mapped files."""
+        out = []
+        for i, edges in enumerate(files):
+            if not len(edges):
                 continue
-            similarity = self._similarity(earlier, later, batch, index, base) if self.params.verify else None
-            if similarity is not None and similarity < self.params.threshold:
-                rejected += 1
-                continue
-            uf.union(earlier, later)
-            match = match or (earlier, similarity)
-        if match is not None:
-            keepers[current] = (uf.find(current), *match)
-        return keepers, {"rejected_by_verification": rejected}
+            nodes = np.lib.format.open_memmap(f"{folder}/{i}.npy", mode="w+", dtype=np.int64, shape=edges.shape)
+            for start in range(0, len(edges), CHUNK):
+                chunk = np.asarray(edges[start:start + CHUNK])
+                earlier = chunk[:, 0]
+                keepers = np.zeros(len(earlier), dtype=np.int64)
+                old = earlier < run.base
+                if old.any():
+                    keepers[old] = run.index().roots(earlier[old])
+                nodes[start:start + len(chunk), 0] = components.node(earlier, keepers)
+                nodes[start:start + len(chunk), 1] = components.node(chunk[:, 1], chunk[:, 1])
+            out.append(nodes)
+        return out
 
-    def _doc_id(self, position: int, batch: Batch, index: MinHashIndex, base: int) -> str:
-        if position >= base:
-            return batch.ids[int(batch.byorder[position - base])]
-        return index.run_of(position).doc_id(position)
+    @staticmethod
+    def _write_drops(run: LoadedRun, keepers: np.ndarray, folder: str) -> int:
+        """Per shard, the dropped items: ``local, keeper, match, similarity × 10⁴``. Partition by partition,
+        spilled per shard to local files a million rows at a time, so memory holds one partition's matches."""
+        spill, buffered, dropped = {}, 0, 0
 
-    def _write_drops(self, batch: Batch, index: MinHashIndex, base: int, keepers: dict[int, tuple]) -> None:
-        drops: list[dict] = [{} for _ in range(self.ctx.tasks)]
-        for position, (keeper, match, similarity) in keepers.items():
-            item = int(batch.byorder[position - base])
-            record = [self._doc_id(keeper, batch, index, base), keeper, self._doc_id(match, batch, index, base),
-                      similarity]
-            targets = batch.members[item] if batch.members is not None else [batch.location(item)]
-            for shard, pos in targets:
-                drops[shard][pos] = record
-        for shard, listed in enumerate(drops):
-            save_json(f"{self.ctx.work_dir}/drops/{shard:05d}.json", {str(k): v for k, v in listed.items()})
+        def flush():
+            for shard, chunks in spill.items():
+                with open(os.path.join(folder, f"drops-{shard}.bin"), "ab") as handle:
+                    handle.write(np.ascontiguousarray(np.concatenate(chunks)).tobytes())
+            spill.clear()
 
-    def _publish(self, batch: Batch, uf: UnionFind, base: int, stats: dict) -> None:
-        files = RunFiles(self.ctx.index_dir, self.namespace, self.ctx.run_id)
-        positions = base + batch.order
-        roots = np.asarray([uf.find(int(p)) if int(p) in uf.parent else int(p) for p in positions], dtype=np.int64)
-        save_npy(files.path("order.npy"), positions)
-        save_npy(files.path("byorder.npy"), batch.byorder)
-        encoded = [i.encode("utf-8", "surrogatepass") for i in batch.ids]
-        save_npy(files.path("ids.npy"), np.asarray(encoded, dtype=f"S{max(map(len, encoded), default=1) or 1}"))
-        save_npy(files.path("roots.npy"), roots)
-        save_npy(files.path("merges.npy"), np.asarray(uf.merged_old_roots(), dtype=np.int64).reshape(-1, 2))
-        if self.params.verify:
-            for part, prefix in enumerate(batch.prefixes):
-                for name in ("shingles.bin", "offsets.npy"):
-                    copy_file(f"{prefix}.{name}", files.path(f"part-{part:05d}.{name}"))
-        meta = {"base": base, "count": len(batch.ids), "parts": batch.sizes, "verify": self.params.verify,
-                "stats": stats}
-        save_json(files.path("meta.json"), meta)
-        save_json(f"{self.ctx.work_dir}/summary.json", meta)
-        atomic_write_bytes(files.path("done"), b"")
+        for p in range(run.partitions):
+            matches = load_npy(f"{run.work_dir}/matches/{p:05d}.npy", mmap=False).reshape(-1, 3)
+            shards, locals_ = run.positions.locate(matches[:, 0])
+            rows = np.stack([locals_, np.asarray(keepers[matches[:, 0] - run.base]), matches[:, 1], matches[:, 2]],
+                            axis=1)
+            order = np.argsort(shards, kind="stable")
+            shards, rows = shards[order], rows[order]
+            for cut in np.split(np.arange(len(rows)), np.flatnonzero(np.diff(shards)) + 1):
+                if len(cut):
+                    spill.setdefault(int(shards[cut[0]]), []).append(rows[cut])
+            buffered, dropped = buffered + len(rows), dropped + len(rows)
+            if buffered >= CHUNK:
+                flush()
+                buffered = 0
+        flush()
+        for shard in range(run.parts):
+            path = os.path.join(folder, f"drops-{shard}.bin")
+            rows = np.fromfile(path, dtype=np.int64) if os.path.exists(path) else np.empty(0, dtype=np.int64)
+            rows = rows.reshape(-1, 4)
+            save_npy(f"{run.work_dir}/drops/{shard:05d}.npy", rows[np.argsort(rows[:, 0], kind="stable")])
+        return dropped
+
+    def _write_index(self, run: LoadedRun, components: Components) -> list[IndexPart]:
+        """This run's part (level 0), then compaction; returns the parts of the run's snapshot."""
+        count = run.positions.total
+        if not count:
+            return run.committed
+        name = f"{run.run_id}-L0.mhp"
+        sources = self._band_sources(run, self.bucket_tasks)
+        entries = sum(len(keys) for keys, _ in sources)
+        shards = [ShardItems(run.work_dir, r, run.verify) for r in range(run.parts)]
+        content = PartContent(run.base, count, [run.run_id], 0, run.verify)
+        nbytes = content.write(
+            run.store.part_path(name),
+            merged_chunks([_slicer(keys, items) for keys, items in sources], entries),
+            _in_position_order(run, shards, "ids"), components.keeper_of_items(),
+            _in_position_order(run, shards, "sketch") if run.verify else None, components.merges())
+        part = IndexPart(name, (run.run_id,), level=0, entries=entries, nbytes=nbytes,
+                         meta={"base": run.base, "count": count})
+        return compact(run.store, [*run.committed, part], run.run_id)
+
+    @staticmethod
+    def _band_sources(run: LoadedRun, tasks: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The sorted runs of (keys, positions) the buckets tasks wrote."""
+        sources = []
+        for task in range(tasks):
+            part = PartFile(f"{run.work_dir}/bands/{task:05d}.mhp")
+            ends = np.cumsum(np.asarray(part["runs"], dtype=np.int64))
+            for start, stop in zip(np.concatenate(([0], ends[:-1])).tolist(), ends.tolist()):
+                sources.append((part["keys"][start:stop], part["items"][start:stop]))
+        return sources
+
+
+def _slicer(keys: np.ndarray, items: np.ndarray):
+    def source(lo: int, hi: int | None) -> tuple[np.ndarray, np.ndarray]:
+        s = key_slice(keys, lo, hi)
+        return np.asarray(keys[s]), np.asarray(items[s], dtype=np.int64)
+
+    return source
+
+
+def _in_position_order(run: LoadedRun, shards: list[ShardItems], name: str):
+    """``(values, lengths)`` chunks of a per-item blob (``ids`` or ``sketch``) in position order."""
+    getter = (lambda s: s.ids()) if name == "ids" else (lambda s: s.sketches())
+    if not run.positions.ordered:
+        for shard in shards:
+            values, offsets = getter(shard)
+            offsets = np.asarray(offsets, dtype=np.int64)
+            for start in range(0, shard.count, CHUNK):
+                stop = min(start + CHUNK, shard.count)
+                yield np.asarray(values[offsets[start]:offsets[stop]]), np.diff(offsets[start:stop + 1])
+        return
+    total = run.positions.total
+    for start in range(0, total, CHUNK):
+        positions = run.base + np.arange(start, min(start + CHUNK, total), dtype=np.int64)
+        which, locals_ = run.positions.locate(positions)
+        pieces = []
+        for shard, local in zip(which.tolist(), locals_.tolist()):
+            values, offsets = getter(shards[shard])
+            pieces.append(np.asarray(values[offsets[local]:offsets[local + 1]]))
+        lengths = np.asarray([len(p) for p in pieces], dtype=np.int64)
+        yield (np.concatenate(pieces) if pieces else np.empty(0)), lengths
+

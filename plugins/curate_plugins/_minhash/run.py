@@ -1,0 +1,85 @@
+"""What every barrier job of one ``minhash_dedup`` run needs to know: its files, its index, its positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from curate import IndexPart, IndexStore
+from curate_plugins._minhash.index import MinHashIndex, check_settings
+from curate_plugins._minhash.work import Positions, shard_counts
+
+#: Items per partition of the verify job (its candidate pairs are held in memory at once).
+ITEMS_PER_PARTITION = 1 << 20
+
+
+def adopt_finished_runs(store: IndexStore, previous_runs: list[str]) -> None:
+    """Commit the snapshots that finished earlier runs staged but nobody committed (a runner that does not
+    commit index snapshots yet), oldest first. A rolled-back or discarded run has no snapshot any more, and a
+    snapshot staged on another base is left alone, so this never resurrects what was undone."""
+    for run_id in previous_runs:
+        snap = store.snapshot(run_id)
+        if snap is not None and store.staged(run_id) and snap.previous == store.current_run():
+            store.commit(run_id)
+
+
+@dataclass
+class RunView:
+    """Picklable description of one run of the stage; ``load()`` opens its index and positions."""
+
+    work_dir: str
+    index_dir: str
+    run_id: str
+    previous_runs: list[str]
+    parts: int  # shards of items (1 at repository level, after grouping)
+    verify: bool
+    ordered: bool  # positions come from the ``order`` job (keep rules other than ``first``)
+    partitions: int  # tasks of the verify job (each handles every n-th partition of positions)
+    settings: dict = field(default_factory=dict)
+    rebuild: bool = False  # the runner rebuilds this index from the corpus: start from an empty one
+    base_parts: list | None = None  # the committed parts, when the runner gives them (``ctx.base_parts()``)
+
+    def load(self) -> LoadedRun:
+        return LoadedRun(self)
+
+
+class LoadedRun:
+    def __init__(self, view: RunView):
+        self.view = view
+        self.work_dir, self.run_id, self.parts, self.verify = view.work_dir, view.run_id, view.parts, view.verify
+        self.settings = view.settings
+        self.store = IndexStore(view.index_dir)
+        if view.rebuild:
+            self.committed: list[IndexPart] = []
+        elif view.base_parts is not None:  # the runner commits snapshots and says which parts are the base
+            check_settings(self.store, view.settings)
+            self.committed = list(view.base_parts)
+        else:
+            adopt_finished_runs(self.store, view.previous_runs)
+            check_settings(self.store, view.settings)
+            snap = self.store.current()
+            self.committed = list(snap.parts) if snap else []
+        self.base = sum(int(p.meta["count"]) for p in self.committed)
+        self.counts = shard_counts(view.work_dir, view.parts)
+        self.positions = Positions(view.work_dir, self.base, self.counts, view.ordered)
+        # at least one partition of the verify job per ITEMS_PER_PARTITION items: bounds a verify task's memory
+        self.partitions = max(view.partitions, -(-self.positions.total // ITEMS_PER_PARTITION))
+        self._index: MinHashIndex | None = None
+
+    def index(self) -> MinHashIndex:
+        """The committed index: every earlier run's items."""
+        if self._index is None:
+            self._index = MinHashIndex(self.store, self.committed)
+        return self._index
+
+    def partition_of(self, positions: np.ndarray) -> np.ndarray:
+        """The verify partition of each of this run's positions (contiguous ranges of positions)."""
+        total = max(1, self.positions.total)
+        return (np.asarray(positions, dtype=np.int64) - self.base) * self.partitions // total
+
+    def partition_range(self, partition: int) -> tuple[int, int]:
+        total = self.positions.total
+        lo = -(-partition * total // self.partitions)
+        hi = -(-(partition + 1) * total // self.partitions)
+        return self.base + lo, self.base + hi
