@@ -9,8 +9,9 @@ Publishing a run (all of it, or none of it, as far as readers of ``data/`` and l
 1. ``pending.phase = publishing`` (from here on, a rerun only finishes the publication); the corpus's
    ``schema.json`` is replaced by the run's (the one it replaces is kept in ``runs/<run>/schema.before.json``);
 2. a backfill moves the output it replaces to ``runs/<run>/superseded/``;
-3. ``runs/<run>/output/data`` -> ``data/<run>``, ``runs/<run>/output/excluded`` -> ``excluded/<run>``
-   (an index-rebuild run discards its output instead);
+3. ``runs/<run>/output/data`` -> ``data/<run>``, ``runs/<run>/output/excluded`` -> ``excluded/<run>``, and
+   the files steps export (``runs/<run>/output/exports/<folder>/<file>`` -> ``<folder>/<file>``, listed first
+   in ``runs/<run>/exports.json``) (an index-rebuild run discards its output instead);
 4. every index snapshot the run staged is committed (``IndexStore.commit``);
 5. the consumed shards are added to the manifest; ``pending.json`` is removed; old index parts are collected.
 
@@ -69,12 +70,13 @@ def publish(corpus: CorpusDir, pending: dict, index_history: int = DEFAULT_INDEX
         corpus.move_tree(corpus.path("data", old_run), corpus.path("runs", run_id, "superseded", old_run))
     crash_point("publish:superseded")
     if kind == "rebuild":
-        corpus.remove_tree(corpus.staging(run_id, "data"))
-        corpus.remove_tree(corpus.staging(run_id, "excluded"))
+        for area in ("data", "excluded", "exports"):
+            corpus.remove_tree(corpus.staging(run_id, area))
     else:
         corpus.move_tree(corpus.staging(run_id, "data"), corpus.path("data", run_id))
         crash_point("publish:data")
         corpus.move_tree(corpus.staging(run_id, "excluded"), corpus.path("excluded", run_id))
+        _publish_exports(corpus, run_id)
     crash_point("publish:output")
     for store in stores(corpus):
         store.commit(run_id)
@@ -89,6 +91,34 @@ def publish(corpus: CorpusDir, pending: dict, index_history: int = DEFAULT_INDEX
     corpus.remove_tree(corpus.path("runs", run_id, "progress"))
     corpus.remove_tree(corpus.path("runs", run_id, "output"))
     collect_garbage(corpus, index_history)
+
+
+def _exports_record(corpus: CorpusDir, run_id: str) -> str:
+    return corpus.path("runs", run_id, "exports.json")
+
+
+def _publish_exports(corpus: CorpusDir, run_id: str) -> None:
+    """Move the files the run's steps exported into the corpus, after listing them for a rollback."""
+    fs, staged = filesystem(corpus.staging(run_id, "exports"))
+    if not fs.exists(staged):
+        return
+    names = sorted(posixpath.relpath(path, staged) for path in fs.find(staged))
+    recorded = orjson.loads(read_bytes(_exports_record(corpus, run_id)) or b"[]")
+    atomic_write_bytes(_exports_record(corpus, run_id), orjson.dumps(sorted(set(recorded) | set(names))))
+    crash_point("publish:exports")
+    for name in names:
+        _, target = filesystem(corpus.path(name))
+        fs.makedirs(posixpath.dirname(target), exist_ok=True)
+        fs.mv(posixpath.join(staged, name), target)
+    fs.rm(staged, recursive=True)
+
+
+def _remove_exports(corpus: CorpusDir, run_id: str) -> None:
+    """Remove the files the run exported into the corpus (``runs/<run>/exports.json``)."""
+    for name in orjson.loads(read_bytes(_exports_record(corpus, run_id)) or b"[]"):
+        fs, path = filesystem(corpus.path(name))
+        if fs.exists(path):
+            fs.rm(path)
 
 
 def _schema_before(corpus: CorpusDir, run_id: str) -> str:
@@ -151,6 +181,7 @@ def abandon(corpus: CorpusDir, run_id: str, keep_records: bool) -> None:
         store.discard(run_id)
     remove_legacy_index_files(corpus, run_id)
     corpus.remove_tree(corpus.staging(run_id, "data"))
+    corpus.remove_tree(corpus.staging(run_id, "exports"))
     corpus.remove_tree(corpus.work_dir(run_id))
     corpus.remove_tree(corpus.path("runs", run_id, "progress"))
     corpus.set_pending(None)
@@ -232,6 +263,7 @@ def _apply_rollback(corpus: CorpusDir, journal: dict, index_history: int) -> Non
     corpus.remove_tree(corpus.path("data", run_id))
     crash_point("rollback:data")
     corpus.remove_tree(corpus.path("excluded", run_id))
+    _remove_exports(corpus, run_id)
     for later in journal.get("later_failed", []):
         corpus.remove_tree(corpus.run_dir(later))
     _restore_schema(corpus, run_id)

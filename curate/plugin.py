@@ -22,6 +22,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from pydantic import BaseModel, ConfigDict
 
 from curate.schema import PluginMetadata, declared_fields, metadata_checker
+from curate.state import join, staging_dir
 from curate.stepstats import step_accounting, text_bytes
 
 
@@ -46,6 +47,14 @@ class RunContext(BaseModel):
     strict: bool = False
     #: the step's ``batch_size:`` from the YAML; None: the plugin's preferred batch size
     batch_size: int | None = None
+
+    def export_path(self, folder: str, filename: str) -> str:
+        """Where a step writes a file of its own (not a document) that the run publishes as
+        ``<corpus>/<folder>/<filename>``: staged with the run's output, so a failed run publishes nothing and
+        ``curate rollback`` removes it. Without a corpus (a step run alone): ``./<folder>/<filename>``."""
+        if self.corpus_dir is None:
+            return join(".", folder, filename)
+        return join(staging_dir(self.corpus_dir, self.run_id, "exports"), folder, filename)
 
 
 @dataclass

@@ -85,6 +85,11 @@ def _mtime(info: dict):
 STATE_POINTER = "state-location.txt"
 
 
+def staging_dir(corpus_root: str, run_id: str, area: str) -> str:
+    """``<corpus>/runs/<run>/output/<area>``: what a run writes before it is published."""
+    return join(corpus_root, "runs", run_id, "output", area)
+
+
 @dataclass
 class CorpusDir:
     """A corpus directory. ``state_dir`` puts ``state/`` elsewhere (e.g. a fast local disk for the indexes
@@ -123,8 +128,8 @@ class CorpusDir:
         return self.path("runs", run_id, "work")
 
     def staging(self, run_id: str, area: str) -> str:
-        """Where a run writes its ``data`` or ``excluded`` records until it is published."""
-        return self.path("runs", run_id, "output", area)
+        """Where a run writes its ``data`` or ``excluded`` records (or ``exports``) until it is published."""
+        return staging_dir(self.root, run_id, area)
 
     def lock_folders(self) -> list[str]:
         """The folders a writer locks: the corpus, and the state directory when it lives elsewhere."""

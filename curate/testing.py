@@ -3,10 +3,10 @@
 - ``apply_step(plugin, docs)`` runs a Filter, Annotator or Transform in-process and returns what it kept
   and what it dropped (with ``drop.reason``).
 - ``run_pipeline_dict(pipeline, tmp_dir)`` runs a whole pipeline (stages included) on the local executor.
-
-Both check that every metadata key a plugin writes is declared in its ``Metadata`` (with a value of the
-declared type), and fail the test naming the key otherwise (``checked_metadata(False)`` turns it off).
 - ``read_corpus(dir)`` / ``read_excluded(dir)`` read a corpus directory back.
+
+The first two check that every metadata key a plugin writes is declared in its ``Metadata`` (with a value of
+the declared type), and fail the test naming the key otherwise (``checked_metadata(False)`` turns it off).
 """
 
 from __future__ import annotations

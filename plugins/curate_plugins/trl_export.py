@@ -24,7 +24,8 @@ class TrlExport(DocumentStep):
     Each row also has the document ``id``. Put it last, after ``ngram_decontaminate`` and any other filter, so
     the export holds exactly what the corpus keeps. Documents pass through unchanged. Files:
     ``<dir>/<layout>-<run id>-<rank>.jsonl``, written atomically when the task ends, so an incremental run adds
-    files and a rerun of a task rewrites the same one; load them all with
+    files and a rerun of a task rewrites the same one. In the default ``<output dir>/trl`` they are published with
+    the run's output (a failed run adds none; ``curate rollback`` removes the run's files); load them all with
     ``datasets.load_dataset("json", data_files="<dir>/*.jsonl")``.
     """
 
@@ -35,7 +36,9 @@ class TrlExport(DocumentStep):
                                                                                       "exported.")
         layout: Literal["dpo", "sft"] = Field("dpo", description="`dpo`: prompt, chosen, rejected (pairs); `sft`: "
                                                                  "prompt, completion (SFT records).")
-        dir: str | None = Field(None, description="Export directory; None: `<output dir>/trl`.")
+        dir: str | None = Field(None, description="Export directory; None: `<output dir>/trl`, published with the "
+                                                  "run (rollback removes the run's files). A directory you name "
+                                                  "is written directly.")
 
     def _process(self, doc: Document):
         return (doc,)
@@ -61,5 +64,7 @@ class TrlExport(DocumentStep):
             out.commit()
 
     def _path(self, rank: int) -> str:
-        folder = self.params.dir or join(self.context.corpus_dir or ".", "trl")
-        return join(folder, f"{self.params.layout}-{self.context.run_id}-{rank:05d}.jsonl")
+        filename = f"{self.params.layout}-{self.context.run_id}-{rank:05d}.jsonl"
+        if self.params.dir:
+            return join(self.params.dir, filename)
+        return self.context.export_path("trl", filename)

@@ -8,7 +8,7 @@ import json
 
 from _synth_helpers import SMOLLM2_BACKEND, mbpp, mutant
 
-from curate.testing import read_corpus, read_excluded, run_pipeline_dict
+from curate.testing import read_corpus, read_excluded, run_cli, run_pipeline_dict
 
 CLAMP = ("def clamp(value, low, high):\n    if value < low:\n        return low\n    if value > high:\n"
          "        return high\n    return value\n")
@@ -50,3 +50,9 @@ def test_pairs_pass_decontamination_and_load_with_datasets_in_trl_layout(tmp_pat
     sft = datasets.load_dataset("json", data_files=str(out / "trl" / "sft-*.jsonl"), split="train")
     assert sft.column_names == ["id", "prompt", "completion"]
     assert sft[0]["completion"].startswith("```python\ndef clamp")
+
+    # the export is published with the run (nothing is left in its staging area) and rolled back with it
+    assert sorted(p.name for p in (out / "trl").iterdir()) == ["dpo-run-0001-00000.jsonl", "sft-run-0001-00000.jsonl"]
+    assert not (out / "runs" / "run-0001" / "output").exists()
+    assert "rolled back run-0001" in run_cli("rollback", out).stdout
+    assert list((out / "trl").iterdir()) == []
