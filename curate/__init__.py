@@ -26,6 +26,7 @@ from curate.plugin import (
     StageContext,
     Transform,
 )
+from curate.schema import rename_key
 from curate.sources.git_repos import DEFAULT_VENDORED, GitReposSource
 from curate.sources.jsonl import JsonlSource
 from curate.sources.parquet import ParquetSource
@@ -38,6 +39,8 @@ __all__ = [
     # plugin kinds
     "Annotator", "BarrierJob", "DocumentStep", "Drop", "Filter", "Plugin", "PluginMetadata", "PluginParams",
     "Reject", "RunContext", "Source", "Stage", "StageContext", "Transform", "Document",
+    # metadata declarations
+    "rename_key",
     # sources and paths
     "DEFAULT_VENDORED", "GitReposSource", "JsonlSource", "ParquetSource", "RecordParams", "RecordSource",
     "expand_paths", "list_repositories", "open_repository", "repo_name", "repository_problems",

@@ -215,9 +215,26 @@ def plugins_show(name):
         default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
         table.add_row(field_name, _type_name(field.annotation), default, field.description or "")
     console.print(table)
+    _print_metadata(cls)
     missing = registry.missing_requirements(cls)
     for line in missing:
         console.print(f"[yellow]{line}[/yellow]")
+
+
+def _print_metadata(cls) -> None:
+    """The metadata keys a plugin declares, with their column types (docs/schema.md)."""
+    from curate.schema import declared_fields, type_name
+
+    fields = declared_fields(cls)
+    if not fields:
+        console.print("metadata written: none")
+        return
+    table = Table(title="metadata written (one type per key in the output schema)", title_justify="left")
+    for col in ("key", "type", "description"):
+        table.add_column(col)
+    for key, field in fields.items():
+        table.add_row(key, type_name(field.type), field.description)
+    console.print(table)
 
 
 @main.command()

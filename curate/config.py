@@ -36,12 +36,17 @@ class StepSpec(Strict):
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The plugin's parameters.")
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",
                            description="Stable id of the step (names its index and stats). Default: the plugin name.")
+    batch_size: int | None = Field(None, ge=1, description="Documents the plugin receives at once (its filter_batch "
+                                                           "or annotate_batch hook). Default: the plugin's own.")
 
 
 class OutputSpec(Strict):
     """The `output:` section: where the corpus lives and how its shards are written."""
     dir: str = Field(description="Corpus directory: data/, excluded/, state/ and runs/ live here.")
     format: Literal["jsonl.zst", "parquet"] = Field("jsonl.zst", description="Format of the output shards.")
+    max_file_mb: float = Field(512, gt=0, description="Size at which output files roll over (data/ and excluded/)."
+                                                       " Small input shards are grouped into tasks of about this "
+                                                       "much input, so that they share files.")
     keep_excluded: bool = Field(True, description="Keep the full text of dropped documents in excluded/. "
                                                   "When false, excluded/ still records each id with its reason.")
 
@@ -286,11 +291,24 @@ def validate_pipeline(raw: dict, run_checks: bool = True) -> tuple[ResolvedPipel
     errors += _executor_step_errors(getattr(spec.executor, "gpus", {}), seen)
     if spec.executor.kind == "ray" and importlib.util.find_spec("ray") is None:
         errors.append("executor.kind: module 'ray' is not installed: pip install 'curate[ray]'")
+    if not errors:
+        errors += _schema_errors(resolved)
     if run_checks and not errors:
         for step in resolved.inputs + resolved.steps:
             for problem in step.cls(step.params).check():
                 errors.append(f"{step.yaml_path}.with: {problem}")
     return (resolved if not errors else None), errors
+
+
+def _schema_errors(resolved: ResolvedPipeline) -> list[str]:
+    """Conflicting metadata declarations (one key, two types) would break the output schema."""
+    from curate.planner import pipeline_schema
+    from curate.schema import SchemaError
+
+    try:
+        return pipeline_schema(resolved).errors
+    except SchemaError as exc:
+        return [str(exc)]
 
 
 def _executor_step_errors(gpus: dict, step_ids: dict[str, int]) -> list[str]:

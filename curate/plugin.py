@@ -21,6 +21,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from pydantic import BaseModel, ConfigDict
 
+from curate.schema import PluginMetadata, declared_fields, metadata_checker
 from curate.stepstats import step_accounting, text_bytes
 
 
@@ -28,13 +29,6 @@ class PluginParams(BaseModel):
     """Base for every plugin's ``Params``: unknown keys are errors, so a misspelt YAML key is caught."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PluginMetadata(BaseModel):
-    """Base of a plugin's nested ``Metadata`` model: the metadata keys it writes, under its ``namespace``, with
-    their types and descriptions. The output schema and ``curate plugins show`` are built from it."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class RunContext(BaseModel):
@@ -50,6 +44,8 @@ class RunContext(BaseModel):
     corpus_dir: str | None = None
     keep_excluded: bool = True
     strict: bool = False
+    #: the step's ``batch_size:`` from the YAML; None: the plugin's preferred batch size
+    batch_size: int | None = None
 
 
 @dataclass
@@ -84,6 +80,8 @@ class Plugin:
     namespace: ClassVar[str | None] = None
     #: the keys it writes under ``namespace`` and their types (a ``PluginMetadata`` subclass); None: none
     Metadata: ClassVar[type[PluginMetadata] | None] = None
+    #: a plugin that writes under more than one namespace: the others, namespace -> ``PluginMetadata`` subclass
+    more_metadata: ClassVar[dict[str, type[PluginMetadata]]] = {}
 
     class Params(PluginParams):
         pass
@@ -97,6 +95,11 @@ class Plugin:
         self.context = context or RunContext()
         self.name = self.context.step_id
         self._is_set_up = False
+
+    def output_fields(self) -> dict:
+        """The metadata keys this plugin writes as configured, dotted key -> ``OutputField`` (type, description):
+        its ``Metadata`` under its ``namespace``. Override only when a parameter renames a key (``score_key``)."""
+        return declared_fields(type(self))
 
     def check(self) -> list[str]:
         """Extra checks for ``curate validate`` beyond the Params schema (model files exist, ...).
@@ -124,45 +127,116 @@ class Plugin:
 class DocumentStep(Plugin, PipelineStep):
     """Shared run loop for per-document steps: counters, timings, error capture and excluded records.
 
+    Documents reach the plugin in batches of ``batch_size`` (the step's ``batch_size:`` in the YAML, else
+    ``preferred_batch_size()``, else 1). A plugin that overrides a batch hook (``filter_batch``,
+    ``annotate_batch``) gets whole batches; if the hook raises, the batch is retried one document at a time so
+    that the error is charged to the document that caused it (``error:<Type>``), and the others go on.
+
     Subclass Filter, Annotator or Transform; subclass this directly only for a step that needs its own run
     loop (``step_accounting`` then does the bookkeeping).
     """
 
     type = "curate"
+    #: documents per batch-hook call when the step sets no ``batch_size:`` (1: one document at a time)
+    default_batch_size: ClassVar[int] = 1
 
     def __init__(self, params=None, context=None, **kwargs):
         super().__init__(params, context, **kwargs)
         self.excluded = None  # set by the planner: an ExcludedSink
+        #: the metadata keys this step may write (dotted key -> OutputField); the planner sets it for the steps a
+        #: Stage expands into, which write what the Stage declares
+        self.declared: dict | None = None
+
+    def preferred_batch_size(self) -> int:
+        """Documents per batch when the YAML step sets no ``batch_size:``; override when it depends on Params."""
+        return self.default_batch_size
+
+    @property
+    def effective_batch_size(self) -> int:
+        return max(1, self.context.batch_size or self.preferred_batch_size())
 
     def _process(self, doc: Document) -> Iterable[Document] | Drop:
         raise NotImplementedError
 
+    def _process_batch(self, batch: list[Document]) -> list[Iterable[Document] | Drop]:
+        """One result per document: what it became, or a Drop. Errors are charged to single documents."""
+        return [self._safe_process(doc) for doc in batch]
+
+    def _has_batch_hook(self) -> bool:
+        """True when the plugin overrides a batch hook; otherwise documents go one at a time."""
+        return False
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         self.ensure_setup()
+        checker = metadata_checker(self)
         with step_accounting(self.context, self.excluded, rank) as counters:
-            for doc in data or ():
-                nbytes = text_bytes(doc.text)
-                counters.seen(nbytes)
+            if not self._has_batch_hook():
+                for doc in data or ():
+                    nbytes = text_bytes(doc.text)
+                    counters.seen(nbytes)
+                    before = dict(doc.metadata) if checker else None
+                    t0 = time.perf_counter()
+                    result = self._safe_process(doc)
+                    counters.busy += time.perf_counter() - t0
+                    yield from self._emit(doc, nbytes, result, before, checker, counters, rank)
+                return
+            for batch in _batches(data or (), self.effective_batch_size):
+                sizes = [text_bytes(doc.text) for doc in batch]
+                counters.seen_many(sizes)
+                before = checker.before(batch) if checker else [None] * len(batch)
                 t0 = time.perf_counter()
-                result = self._safe_process(doc)
+                results = self._process_batch(batch)
                 counters.busy += time.perf_counter() - t0
-                if isinstance(result, Drop):
-                    counters.dropped(result.reason, nbytes)
-                    self._exclude(doc, result.reason, rank)
-                    continue
-                for out in result:
-                    counters.kept(text_bytes(out.text))
-                    yield out
+                for doc, nbytes, result, old in zip(batch, sizes, results, before):
+                    yield from self._emit(doc, nbytes, result, old, checker, counters, rank)
+
+    def _emit(self, doc, nbytes, result, before, checker, counters, rank):
+        """Count and yield what one document became, or exclude it with its reason."""
+        if isinstance(result, Drop):
+            if checker:
+                checker.check(before, doc)
+            counters.dropped(result.reason, nbytes)
+            self._exclude(doc, result.reason, rank)
+            return
+        for out in result:
+            if checker:
+                checker.check(before, out)
+            counters.kept(text_bytes(out.text))
+            yield out
 
     def _safe_process(self, doc: Document):
         try:
             return self._process(doc)
         except Exception as exc:  # noqa: BLE001 - one bad document must not stop the run
+            return self._error_drop(doc, exc)
+
+    def _error_drop(self, doc: Document, exc: Exception) -> Drop:
+        if self.context.strict:
+            raise exc
+        doc.metadata["drop.error"] = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+        return Drop(f"error:{type(exc).__name__}")
+
+    def _batch_or_singles(self, batch: list[Document], hook, one) -> list:
+        """Run ``hook(batch)``; if it raises (or returns the wrong number of results), run ``hook([doc])`` for
+        each document so that only the documents that fail are dropped, each with its own error."""
+        try:
+            results = hook(batch)
+            _check_length(self, results, batch)
+        except Exception:
             if self.context.strict:
                 raise
-            reason = f"error:{type(exc).__name__}"
-            doc.metadata["drop.error"] = "".join(traceback.format_exception_only(exc)).strip()[:2000]
-            return Drop(reason)
+            results = None
+        if results is not None:
+            return [one(doc, result) for doc, result in zip(batch, results)]
+        out = []
+        for doc in batch:
+            try:
+                single = hook([doc])
+                _check_length(self, single, [doc])
+                out.append(one(doc, single[0]))
+            except Exception as exc:  # noqa: BLE001 - charged to this document only
+                out.append(self._error_drop(doc, exc))
+        return out
 
     def _exclude(self, doc: Document, reason: str, rank: int) -> None:
         doc.metadata["drop.reason"] = reason
@@ -171,10 +245,32 @@ class DocumentStep(Plugin, PipelineStep):
             self.excluded.write(doc, rank)
 
 
+def _batches(data: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for doc in data:
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _check_length(step, results, batch) -> None:
+    if results is None or len(results) != len(batch):
+        got = "None" if results is None else len(results)
+        raise ValueError(f"{type(step).__name__}: the batch hook returned {got} results for {len(batch)} documents")
+
+
+def _overrides(obj, name: str, base: type) -> bool:
+    return getattr(type(obj), name) is not getattr(base, name)
+
+
 class Filter(DocumentStep, BaseFilter):
     """Keeps or drops each document. Implement ``filter(doc) -> bool | (bool, reason)``.
 
-    This is datatrove's ``BaseFilter`` contract; a filter may also override ``filter_batch``.
+    This is datatrove's ``BaseFilter`` contract. A filter that is faster on many documents at once (a model,
+    numpy) also overrides ``filter_batch(docs) -> list[bool | (bool, reason)]`` and sets ``default_batch_size``.
     A drop without a reason is recorded as ``<step id>``.
     """
 
@@ -182,25 +278,54 @@ class Filter(DocumentStep, BaseFilter):
 
     def __init__(self, params=None, context=None, **kwargs):
         super().__init__(params, context, **kwargs)
-        self.batch_size = 1
+        self.batch_size = self.effective_batch_size
         self.exclusion_writer = None
 
-    def _process(self, doc):
-        keep, reason = get_filter_result(self.filter(doc))
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        """The verdicts of ``filter`` for a batch of documents; override it to work on the batch at once."""
+        return [self.filter(doc) for doc in batch]
+
+    def _filter_result(self, doc, verdict):
+        keep, reason = get_filter_result(verdict)
         return (doc,) if keep else Drop(reason or self.context.step_id)
+
+    def _process(self, doc):
+        return self._filter_result(doc, self.filter(doc))
+
+    def _has_batch_hook(self) -> bool:
+        return _overrides(self, "filter_batch", Filter)
+
+    def _process_batch(self, batch):
+        return self._batch_or_singles(batch, self.filter_batch, self._filter_result)
 
 
 class Annotator(DocumentStep):
-    """Adds metadata under its own namespace and never drops. Implement ``annotate(doc)``."""
+    """Adds metadata under its own namespace and never drops. Implement ``annotate(doc)``; a plugin that is
+    faster on many documents at once also overrides ``annotate_batch(docs)`` and sets ``default_batch_size``."""
 
     kind = "annotator"
 
     def annotate(self, doc: Document) -> None:
         raise NotImplementedError
 
+    def annotate_batch(self, batch: list[Document]) -> None:
+        """Annotate a batch of documents in place; override it to work on the batch at once."""
+        for doc in batch:
+            self.annotate(doc)
+
     def _process(self, doc):
         self.annotate(doc)
         return (doc,)
+
+    def _has_batch_hook(self) -> bool:
+        return _overrides(self, "annotate_batch", Annotator)
+
+    def _process_batch(self, batch):
+        def hook(docs):
+            self.annotate_batch(docs)
+            return [None] * len(docs)
+
+        return self._batch_or_singles(batch, hook, lambda doc, _: (doc,))
 
 
 class Transform(DocumentStep):
@@ -275,6 +400,9 @@ class Source(Plugin):
     """
 
     kind = "source"
+    #: True when the source copies fields of its input records into metadata as they are (their names and
+    #: types are the data's): those keys are not declared, and land in the ``extra`` column unless declared.
+    passes_input_fields: ClassVar[bool] = False
 
     def list_shards(self) -> list[str]:
         raise NotImplementedError
@@ -287,6 +415,10 @@ class Source(Plugin):
 
     def read_shard(self, shard: str) -> Iterator[Document | Reject]:
         raise NotImplementedError
+
+    def shard_bytes(self, shard: str, fingerprint: dict[str, Any]) -> int | None:
+        """About how much input a shard holds (groups small shards into one task); None when unknown."""
+        return fingerprint.get("size")
 
     #: True for a source whose shards grow in place (a git repository gaining commits): the runner then asks
     #: ``shard_update`` about a consumed shard instead of refusing it as changed.

@@ -72,12 +72,13 @@ def select_shards(resolved: ResolvedPipeline, corpus: CorpusDir) -> list[tuple[S
             if old is None:
                 fingerprint = source.shard_fingerprint(shard)
                 # a resumable source reads exactly the state it was planned with (the manifest records it)
-                chosen.append((ShardAssignment(index, shard, update=fingerprint if source.resumable else None),
-                               fingerprint))
+                chosen.append((ShardAssignment(index, shard, update=fingerprint if source.resumable else None,
+                                               size=source.shard_bytes(shard, fingerprint)), fingerprint))
             elif source.resumable:  # a shard that grows in place: read only what is new
                 update = source.shard_update(shard, old)
                 if update is not None:
-                    chosen.append((ShardAssignment(index, shard, update=update), update))
+                    chosen.append((ShardAssignment(index, shard, update=update, size=source.shard_bytes(shard, update)),
+                                   update))
             else:
                 _check_unchanged(source, shard, old)
     return chosen
@@ -121,17 +122,31 @@ def run_pipeline(resolved: ResolvedPipeline, workers: int | None = None, restart
         echo(f"resuming interrupted {pending['run_id']} ({len(pending['shards'])} shards)")
         _remove_partial_files(corpus, pending["run_id"])
     else:
+        _check_schema(resolved, corpus)
         chosen = select_shards(resolved, corpus)
         if not chosen:
             echo(f"nothing to do: every input shard of '{spec.name}' is already in {corpus.root}")
             return RunResult(None, "nothing-to-do")
         run_id = corpus.next_run_id()
         pending = {"run_id": run_id, "pipeline_sha256": fingerprint, "started": time.time(),
-                   "shards": [{"input": a.input_index, "shard": a.shard, **fp, **({"update": True} if a.update else {})}
-                              for a, fp in chosen]}
+                   "shards": [{"input": a.input_index, "shard": a.shard, **fp, **({"update": True} if a.update else {}),
+                               "bytes": a.size} for a, fp in chosen]}
         _write_run_record(corpus, run_id, resolved)
         corpus.set_pending(pending)
     return _execute(resolved, corpus, pending, workers, show_progress, echo)
+
+
+def _check_schema(resolved: ResolvedPipeline, corpus: CorpusDir) -> None:
+    """Every file of a corpus has the same columns and types, so clients read it whole: a run whose declared
+    output schema differs from the corpus's is refused."""
+    from curate.planner import pipeline_schema
+    from curate.schema import schema_changes
+
+    changes = schema_changes(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)
+    if changes:
+        raise RunError(f"this pipeline would write a different output schema than the corpus in {corpus.root} has "
+                       f"({'; '.join(changes)}). Readers need one schema per corpus: write to a new output.dir, or "
+                       "keep the steps, plugin versions and output.format of the earlier runs.")
 
 
 def _write_run_record(corpus: CorpusDir, run_id: str, resolved: ResolvedPipeline) -> None:
@@ -153,13 +168,13 @@ def _remove_partial_files(corpus: CorpusDir, run_id: str) -> None:
 def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress, echo) -> RunResult:
     run_id = pending["run_id"]
     run_seq = int(run_id.split("-")[1])
-    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s)) for s in pending["shards"]]
+    shards = [ShardAssignment(s["input"], s["shard"], _update_of(s), s.get("bytes")) for s in pending["shards"]]
     previous = [r for r in corpus.list_runs() if r < run_id]
     plan = build_plan(resolved, corpus, run_id, run_seq, shards, previous)
     executor_spec = resolved.spec.executor
     started = time.time()
     last = make_executors(plan, executor_spec, corpus, workers)
-    monitor = ProgressMonitor(corpus, plan, pending["shards"], enabled=show_progress)
+    monitor = ProgressMonitor(corpus, plan, _task_inputs(plan, pending), enabled=show_progress)
     monitor.start()
     try:
         last.run()
@@ -180,11 +195,21 @@ def _execute(resolved, corpus: CorpusDir, pending: dict, workers, show_progress,
     return RunResult(run_id, "completed", summary)
 
 
+def _task_inputs(plan: Plan, pending: dict) -> list[dict]:
+    """One entry per reading task (its shards' total size), as the progress line counts input by task."""
+    sizes = {s["shard"]: s.get("size") for s in pending["shards"]}
+    out = []
+    for group in plan.groups:
+        known = [sizes.get(a.shard) for a in group]
+        out.append({"shard": group[0].shard, "size": None if None in known else sum(known)})
+    return out
+
+
 def _update_of(entry: dict) -> dict | None:
     """The fingerprint a resumable source reads a pending shard with (``read_shard_update``), else None."""
     if not entry.get("update"):
         return None
-    return {k: v for k, v in entry.items() if k not in ("input", "shard", "update")}
+    return {k: v for k, v in entry.items() if k not in ("input", "shard", "update", "bytes")}
 
 
 def _check_complete(plan: Plan, corpus: CorpusDir, run_id: str) -> None:
@@ -209,8 +234,16 @@ def _finish(resolved, corpus: CorpusDir, pending: dict, plan: Plan, wall: float)
     summary["docs_per_second"] = summary["docs_in"] / wall if wall else 0.0
     summary["mb_per_second"] = summary["bytes_in"] / 1e6 / wall if wall else 0.0
     atomic_write_bytes(f"{corpus.run_dir(run_id)}/summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    _record_schema(resolved, corpus)
     corpus.add_to_manifest([{**s, "run": run_id} for s in pending["shards"]])
     corpus.set_pending(None)
     corpus.remove_tree(corpus.work_dir(run_id))
     corpus.remove_tree(corpus.path("runs", run_id, "progress"))
     return summary
+
+
+def _record_schema(resolved, corpus: CorpusDir) -> None:
+    from curate.planner import pipeline_schema
+    from curate.schema import record_schema
+
+    record_schema(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)

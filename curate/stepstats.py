@@ -33,6 +33,11 @@ class StepCounters:
         self.docs_in += 1
         self.bytes_in += nbytes
 
+    def seen_many(self, sizes: list[int]) -> None:
+        """Count a batch of documents read (their sizes in bytes)."""
+        self.docs_in += len(sizes)
+        self.bytes_in += sum(sizes)
+
     def kept(self, nbytes: int) -> None:
         """Count a document the step kept."""
         self.docs_out += 1

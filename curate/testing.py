@@ -3,6 +3,9 @@
 - ``apply_step(plugin, docs)`` runs a Filter, Annotator or Transform in-process and returns what it kept
   and what it dropped (with ``drop.reason``).
 - ``run_pipeline_dict(pipeline, tmp_dir)`` runs a whole pipeline (stages included) on the local executor.
+
+Both check that every metadata key a plugin writes is declared in its ``Metadata`` (with a value of the
+declared type), and fail the test naming the key otherwise (``checked_metadata(False)`` turns it off).
 - ``read_corpus(dir)`` / ``read_excluded(dir)`` read a corpus directory back.
 """
 
@@ -11,13 +14,29 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from datatrove.data import Document
 
 from curate.io import iter_shard
+from curate.schema import CHECK_ENV
 from curate.state import filesystem
+
+
+@contextmanager
+def checked_metadata(enabled: bool = True):
+    """Within the block, steps fail on metadata keys they do not declare (``CURATE_CHECK_METADATA``)."""
+    old = os.environ.get(CHECK_ENV)
+    os.environ[CHECK_ENV] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(CHECK_ENV, None)
+        else:
+            os.environ[CHECK_ENV] = old
 
 
 @dataclass
@@ -47,7 +66,8 @@ def apply_step(plugin, docs: list[Document]) -> StepResult:
     """Run one per-document plugin over ``docs`` in this process."""
     result = StepResult()
     plugin.excluded = _ListSink(result.dropped)
-    result.kept = list(plugin.run(iter(docs), rank=0, world_size=1))
+    with checked_metadata(os.environ.get(CHECK_ENV) != "0"):
+        result.kept = list(plugin.run(iter(docs), rank=0, world_size=1))
     return result
 
 
@@ -82,7 +102,8 @@ def run_pipeline_dict(pipeline: dict, workers: int = 1):
     resolved, errors = validate_pipeline(pipeline)
     if errors:
         raise ConfigError(errors)
-    return run_pipeline(resolved, workers=workers, show_progress=False, echo=lambda m: None)
+    with checked_metadata(os.environ.get(CHECK_ENV) != "0"):
+        return run_pipeline(resolved, workers=workers, show_progress=False, echo=lambda m: None)
 
 
 def run_cli(*args: str, cwd: str | Path | None = None, check: bool = True, timeout: float = 600,

@@ -15,6 +15,7 @@ from curate import langmap
 from curate.gitutil import CatFile, list_repositories, open_repository, repo_name, repository_problems
 from curate.licenses import detect_license
 from curate.plugin import PluginParams, Reject, Source
+from curate.schema import PluginMetadata
 
 DEFAULT_VENDORED = [r"(^|/)(vendor|vendors|third[_-]?party|thirdparty|node_modules|bower_components|external"
                     r"|deps|Pods|Carthage)/", r"\.min\.(js|css)$", r"(^|/)dist/", r"-bundle\.js$",
@@ -25,7 +26,7 @@ class GitReposSource(Source):
     """Reads the files of git repositories at a ref (HEAD by default), one repository per shard.
 
     Records ``repo``, ``path``, ``lang`` (from the extension map), ``license`` (detected from the licence
-    file at the root), ``commit``, and stars/forks from an optional metadata file. Binary, vendored,
+    file at the root), ``source.commit``, and stars/forks from an optional metadata file. Binary, vendored,
     oversized, symlinked and submodule entries are rejected with a counted reason; text that is not UTF-8
     is decoded with its PEP 263 coding cookie when it declares one, and rejected as ``invalid_utf8`` otherwise.
     This is the file-level GitHub input of Seed-Coder's pipeline; the skips follow The Stack's preprocessing
@@ -33,6 +34,12 @@ class GitReposSource(Source):
     """
 
     requires = {}
+    namespace = "source"
+
+    class Metadata(PluginMetadata):
+        commit: str = Field(description="The commit whose files were read.")
+        encoding: str = Field(description="The encoding a file was decoded from, when it is not UTF-8 (PEP 263).")
+        size: int = Field(description="Bytes of a rejected file (oversized, binary).")
 
     class Params(PluginParams):
         paths: list[str] = Field(min_length=1, description="Repositories or glob patterns: `.bundle` files, bare "
@@ -61,6 +68,14 @@ class GitReposSource(Source):
                                  capture_output=True, text=True).stdout.strip()
         return {"commit": sha, "size": os.path.getsize(shard) if os.path.isfile(shard) else None}
 
+    def shard_bytes(self, shard: str, fingerprint: dict) -> int | None:
+        """A bundle's size, or the size of a repository's git objects."""
+        if fingerprint.get("size") is not None:
+            return fingerprint["size"]
+        with open_repository(shard) as git_dir:
+            objects = Path(git_dir) / "objects"
+            return sum(p.stat().st_size for p in objects.rglob("*") if p.is_file()) if objects.is_dir() else None
+
     def read_shard(self, shard: str) -> Iterator[Document | Reject]:
         """The files of the repository at ``ref`` as documents; unusable files as rejects."""
         repo = repo_name(shard)
@@ -71,7 +86,7 @@ class GitReposSource(Source):
             entries = _ls_tree(git_dir, commit)
             with CatFile(git_dir) as blobs:
                 licence = extra.get("license") or detect_license(entries, blobs)
-                base = {"repo": repo, "commit": commit, "license": licence}
+                base = {"repo": repo, "source.commit": commit, "license": licence}
                 base.update({k: extra[k] for k in ("stars", "forks") if k in extra})
                 for mode, kind, sha, size, path in entries:
                     yield self._entry(blobs, base, vendored, mode, kind, sha, size, path)
@@ -84,18 +99,18 @@ class GitReposSource(Source):
         if mode == "120000":
             return Reject("symlink", location, doc_id=location, metadata=meta)
         if size > self.params.max_file_bytes:
-            return Reject("oversized", location, doc_id=location, metadata={**meta, "size": size})
+            return Reject("oversized", location, doc_id=location, metadata={**meta, "source.size": size})
         if any(p.search(path) for p in vendored):
             return Reject("vendored", location, doc_id=location, metadata=meta)
         data = blobs.read(sha)
         if b"\0" in data[:8192]:
-            return Reject("binary", location, doc_id=location, metadata={**meta, "size": size})
+            return Reject("binary", location, doc_id=location, metadata={**meta, "source.size": size})
         text, encoding = decode_source(data)
         if text is None:
             return Reject("invalid_utf8", location, doc_id=location, raw=data.decode("utf-8", "replace"),
                           metadata=meta)
         if encoding != "utf-8":
-            meta["encoding"] = encoding
+            meta["source.encoding"] = encoding
         first_line = text[:200].split("\n", 1)[0]
         meta["lang"] = langmap.language_for_path(path, first_line)
         return Document(text=text, id=location, metadata=meta)

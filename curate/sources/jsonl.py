@@ -9,6 +9,7 @@ import orjson
 import zstandard
 from pydantic import Field
 
+from curate.io import open_file
 from curate.plugin import Reject
 from curate.sources.records import RecordParams, RecordSource, record_to_document
 from curate.state import filesystem
@@ -30,12 +31,12 @@ class JsonlSource(RecordSource):
     def read_shard(self, shard: str) -> Iterator:
         """One document per line of a JSON Lines file (plain, .gz or .zst); bad lines as rejects."""
         fs, path = filesystem(shard)
-        with fs.open(path, "rb") as raw:
+        with open_file(fs, path, "rb") as raw:
             stream = _decompressed(raw, path)
             lineno = 0
             try:
                 for lineno, line in enumerate(stream, start=1):
-                    if not line.strip():
+                    if line.isspace():
                         continue
                     yield self._parse_line(line, shard, lineno)
             except (zstandard.ZstdError, EOFError, OSError, gzip.BadGzipFile) as exc:

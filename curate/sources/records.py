@@ -29,7 +29,13 @@ class RecordParams(PluginParams):
 
 
 class RecordSource(Source):
-    """Base of file-per-shard record sources: shards are the files matching ``paths``."""
+    """Base of file-per-shard record sources: shards are the files matching ``paths``.
+
+    Writes the canonical provenance keys it maps (``repo``, ``path``, ``lang``, ...) and ``source.line``; the
+    other fields of a record are copied as they are (``keep_other_fields``) and land in the ``extra`` column.
+    """
+
+    passes_input_fields = True
 
     def check(self) -> list[str]:
         """A problem when no file matches ``paths``."""
@@ -79,7 +85,7 @@ def record_to_document(params: RecordParams, record: Any, shard: str, position: 
         if name in record:
             metadata.pop(name, None)
             metadata[canonical] = record[name]
-    metadata["source.file"] = shard
+    metadata["source.shard"] = shard
     metadata["source.line"] = position
     return Document(text=text, id=doc_id, metadata=metadata)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from curate import DEFAULT_VENDORED, Filter, PluginParams
@@ -62,11 +63,15 @@ class CodeHeuristics(Filter):
         kind_paths: dict[FileKind, list[str]] = Field(default_factory=dict, description="Replace the path "
                                                       "patterns (regular expressions) of a kind.")
 
-    _lazy_attributes = ("_markers", "_paths", "_kinds")
+    default_batch_size = 256
+    _lazy_attributes = ("_markers", "_paths", "_literals", "_kinds")
 
     def setup(self) -> None:
         self._markers = re.compile("|".join(f"(?:{m})" for m in self.params.generated_markers))
         self._paths = re.compile("|".join(f"(?:{m})" for m in self.params.generated_paths) or "(?!)")
+        # text every marker needs, so that most heads are cleared with a substring test instead of the regex
+        literals = [required_literal(m) for m in self.params.generated_markers]
+        self._literals = None if None in literals else literals
         self._kinds = [(re.compile("|".join(f"(?:{m})" for m in patterns) or "(?!)"), reason)
                        for patterns, reason in map(self._kind, self.params.drop_kinds)]
 
@@ -74,49 +79,187 @@ class CodeHeuristics(Filter):
         patterns, reason = KINDS.get(kind, (DEFAULT_VENDORED, "vendored"))
         return self.params.kind_paths.get(kind, patterns), reason
 
-    def filter(self, doc):
-        p = self.params
-        text = doc.text
-        size = len(text.encode("utf-8", "surrogatepass")) if not text.isascii() else len(text)
-        if size == 0 or not text.strip():
-            return False, "empty"
-        if size < p.min_bytes:
-            return False, "too_small"
-        if size > p.max_bytes:
-            return False, "too_large"
-        if self._kinds:
-            path = str(doc.metadata.get("path", ""))
-            for pattern, reason in self._kinds:
-                if pattern.search(path):
-                    return False, reason
-        if doc.metadata.get("lang") not in p.skip_langs:
-            verdict = self._line_rules(text)
-            if verdict:
-                return False, verdict
-        if p.drop_generated:
-            if self._paths.search(str(doc.metadata.get("path", ""))):
-                return False, "generated"
-            head = "\n".join(text.split("\n", p.generated_head_lines)[: p.generated_head_lines])
-            if self._markers.search(head):
-                return False, "generated"
-        return True
+    def _kind_reason(self, doc) -> str | None:
+        path = str(doc.metadata.get("path", ""))
+        return next((reason for pattern, reason in self._kinds if pattern.search(path)), None)
 
-    def _line_rules(self, text: str) -> str | None:
+    def filter(self, doc):
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch):
+        """The size rules per document, the line rules on the whole batch at once (numpy), then the markers."""
         p = self.params
-        lines = text.split("\n")
-        if max(map(len, lines)) > p.max_line_length:
+        verdicts: list = [None] * len(batch)
+        heads: list[int | None] = [None] * len(batch)  # where the marker search ends, when the line rules know it
+        ascii_lines: list[tuple[int, bytes]] = []
+        for i, doc in enumerate(batch):
+            text = doc.text
+            ascii_text = text.isascii()
+            data = text.encode("ascii") if ascii_text else text.encode("utf-8", "surrogatepass")
+            size = len(data)
+            if size == 0 or text.isspace():
+                verdicts[i] = "empty"
+            elif size < p.min_bytes:
+                verdicts[i] = "too_small"
+            elif size > p.max_bytes:
+                verdicts[i] = "too_large"
+            elif self._kinds and (kind := self._kind_reason(doc)):
+                verdicts[i] = kind
+            elif doc.metadata.get("lang") not in p.skip_langs:
+                if ascii_text:
+                    ascii_lines.append((i, data))
+                else:
+                    verdicts[i] = self._line_rules(text, data)
+        if ascii_lines:
+            rules = self._ascii_line_rules([d for _, d in ascii_lines])
+            for (i, _), (verdict, head) in zip(ascii_lines, rules):
+                verdicts[i], heads[i] = verdict, head
+        return [self._generated(doc, head) if verdict is None else (False, verdict)
+                for doc, verdict, head in zip(batch, verdicts, heads)]
+
+    def _generated(self, doc, head_end: int | None = None):
+        if not self.params.drop_generated:
+            return True
+        if self._paths.search(str(doc.metadata.get("path", ""))):
+            return False, "generated"
+        head = _head(doc.text, self.params.generated_head_lines) if head_end is None else doc.text[:head_end]
+        if self._literals is not None and not _contains_any(head, self._literals):
+            return True
+        return (False, "generated") if self._markers.search(head) else True
+
+    def _verdict(self, longest: int, chars: int, lines: int, alnum: int, size: int) -> str | None:
+        p = self.params
+        if longest > p.max_line_length:
             return "long_line"
-        if len(text) / len(lines) > p.max_mean_line_length:
+        if chars / lines > p.max_mean_line_length:
             return "long_mean_line"
-        if alnum_fraction(text) < p.min_alnum_fraction:
+        if alnum / size < p.min_alnum_fraction:
             return "low_alnum"
         return None
 
+    def _ascii_line_rules(self, datas: list[bytes]) -> list[tuple[str | None, int]]:
+        """Line and character rules of many ASCII texts in a few numpy passes over their concatenation (joined by
+        newlines, so that every line of every text is one segment between two newlines); with each verdict, the
+        end of the text's head (its first ``generated_head_lines`` lines)."""
+        codes = np.frombuffer(b"\n".join(datas), np.uint8)
+        sizes = np.fromiter(map(len, datas), np.int64, len(datas))
+        starts = np.concatenate(([0], np.cumsum(sizes[:-1] + 1)))
+        newlines = np.flatnonzero(codes == 10)
+        segments = np.diff(np.concatenate(([-1], newlines, [len(codes)]))) - 1
+        first = np.searchsorted(newlines, starts)  # index of each text's first line among all segments
+        longest = np.maximum.reduceat(segments, first).tolist()
+        lines = np.diff(np.concatenate((first, [len(segments)]))).tolist()
+        alnum_mask = ((codes - 48) < 10) | (((codes | 32) - 97) < 26)
+        head_lines = self.params.generated_head_lines
+        out = []
+        for k, (start, size) in enumerate(zip(starts.tolist(), sizes.tolist())):
+            alnum = int(np.count_nonzero(alnum_mask[start:start + size]))
+            head = size if lines[k] <= head_lines else int(newlines[first[k] + head_lines - 1]) - start
+            out.append((self._verdict(longest[k], size, lines[k], alnum, size), head))
+        return out
 
-_NOT_ALNUM = bytes(b for b in range(128) if not chr(b).isalnum())
+    def _line_rules(self, text: str, data: bytes) -> str | None:
+        """The line and character rules of one text with non-ASCII characters (line lengths in characters)."""
+        chars = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), np.uint32)
+        newlines = np.flatnonzero(chars == 10)
+        longest = int(np.diff(np.concatenate(([-1], newlines, [len(chars)]))).max()) - 1
+        return self._verdict(longest, len(text), len(newlines) + 1, _alnum_bytes(data), len(data))
+
+
+def _contains_any(text: str, literals: list[str]) -> bool:
+    for literal in literals:  # noqa: SIM110 - a loop, not any(): no generator per document
+        if literal in text:
+            return True
+    return False
+
+
+def _alnum_bytes(data: bytes, ascii_text: bool = False) -> int:
+    """ASCII letters and digits, plus every byte of a non-ASCII character (unsigned wrap-around makes each range
+    test one comparison)."""
+    codes = np.frombuffer(data, np.uint8)
+    count = np.count_nonzero((codes - 48) < 10) + np.count_nonzero(((codes | 32) - 97) < 26)
+    return int(count if ascii_text else count + np.count_nonzero(codes >= 128))
 
 
 def alnum_fraction(text: str) -> float:
     """Share of alphanumeric bytes; bytes of non-ASCII characters count as alphanumeric (letters)."""
     data = text.encode("utf-8", "surrogatepass")
-    return len(data.translate(None, _NOT_ALNUM)) / max(len(data), 1)
+    return _alnum_bytes(data) / max(len(data), 1)
+
+
+def _head(text: str, lines: int) -> str:
+    """The first ``lines`` lines of ``text`` (without copying the rest)."""
+    end = -1
+    for _ in range(lines):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[:end]
+
+
+def required_literal(pattern: str) -> str | None:
+    """The longest run of plain characters that every match of the regular expression ``pattern`` contains, or
+    None when that is not certain (an alternation or inline flag at the top level, an unusual construct)."""
+    if re.search(r"\(\?[aiLmsux]", pattern):
+        return None
+    runs, run, depth, i = [], "", 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c in "?*{" and depth == 0:  # the character before is optional or repeated: it ends the run
+            runs.append(run[:-1])
+            run = ""
+            if c == "{":
+                i = pattern.find("}", i)
+                if i < 0:
+                    return None
+        elif c == "+" and depth == 0:
+            runs.append(run)
+            run = ""
+        elif c == "\\":
+            escaped = pattern[i + 1:i + 2]
+            if escaped.isalnum() and escaped not in "bBdDsSwWAZnrtfv":
+                return None  # \x41, \u00e9, \1 ...: not worth decoding
+            if depth == 0 and escaped and not escaped.isalnum():
+                run += escaped
+            else:
+                runs.append(run)
+                run = ""
+            i += 1
+        elif c == "[":
+            runs.append(run)
+            run = ""
+            i = _class_end(pattern, i)
+            if i < 0:
+                return None
+        elif c in "()":
+            runs.append(run)
+            run = ""
+            depth += 1 if c == "(" else -1
+        elif c == "|" and depth == 0:
+            return None
+        elif c in ".^$|":
+            runs.append(run)
+            run = ""
+        elif depth == 0:
+            run += c
+        i += 1
+    runs.append(run)
+    best = max(runs, key=len)
+    return best or None
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index of the ``]`` that closes the character class opened at ``start`` (-1 if none)."""
+    i = start + 1
+    if pattern[i:i + 1] == "^":
+        i += 1
+    if pattern[i:i + 1] == "]":
+        i += 1
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "]":
+            return i
+        i += 1
+    return -1

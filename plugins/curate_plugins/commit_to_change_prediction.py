@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from datatrove.data import Document
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from curate import DEFAULT_VENDORED, Drop, PluginParams, Transform
+from curate import DEFAULT_VENDORED, Drop, PluginMetadata, PluginParams, Transform
 from curate_plugins._commits.bm25 import path_text, query_terms
 from curate_plugins._commits.render import (
     DEFAULT_DIFF_TEMPLATE,
@@ -33,7 +33,7 @@ from curate_plugins._commits.sample import (
 )
 
 _KEEP_META = ("repo", "stars", "forks", "commit.sha", "commit.parents", "commit.author_time", "commit.branch",
-              "repo.commits", "repo.active_days")
+              "activity.commits", "activity.active_days")
 
 
 class CommitToChangePrediction(Transform):
@@ -58,6 +58,24 @@ class CommitToChangePrediction(Transform):
     """
 
     requires = {"pygit2": "curate[commits]", "bm25s": "curate[commits]"}
+
+    namespace = "change"
+
+    class Metadata(PluginMetadata):
+        class File(BaseModel):
+            path: str
+            old_path: str | None
+            status: str
+
+        target_start: int = Field(description="Offset in the text where the target (the patch) starts.")
+        paths: list[str] = Field(description="Paths of the changed files in the target.")
+        files: list[File] = Field(description="Changed files with their old path and status.")
+        omitted_files: dict = Field(description="Changed files left out of the target, path -> category.")
+        context_files: list[str] = Field(description="Files given as context.")
+        retrieved: list[str] = Field(description="Files the BM25 retrieval returned.")
+        retrieval_targets: int = Field(description="Changed files retrieval could have found.")
+        retrieval_hits: int = Field(description="Of those, the files it found.")
+        truncated: list[str] = Field(description="Parts of the input that were cut to fit.")
 
     class Params(PluginParams):
         top_k: int = Field(5, ge=0, le=50, description="Number of retrieved context files (Seed-Coder: 5).")

@@ -10,7 +10,7 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
 
-from curate import BarrierJob, Filter, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
+from curate import BarrierJob, Filter, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
 
 ALL = "*"  # the group of every document; the fallback cut for groups the calibration never saw
 
@@ -23,6 +23,11 @@ class DropBottomFraction(Stage):
     `calibration.json`; reduce: drop `score < cut`), and saved in the step's index so later incremental runs
     reuse the same cut instead of re-cutting each batch. Ties are never split: at most `fraction` is dropped.
     """
+
+    namespace = "quality"
+
+    class Metadata(PluginMetadata):
+        cut: float = Field(description="The score under which documents of this group were dropped.")
 
     class Params(PluginParams):
         key: str = Field("quality.score", description="Metadata key of the score (higher is better).")

@@ -10,7 +10,7 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 
-from curate import BarrierJob, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
+from curate import BarrierJob, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
 from curate_plugins.lib.dedup_index import DropListed, HashIndex, priority_of
 
 
@@ -25,6 +25,11 @@ class ExactDedup(Stage):
     hashes lives in ``state/index/<step id>/``; a new batch is looked up in it by binary search on
     memory-mapped sorted arrays, at a cost that grows with the new batch only.
     """
+
+    namespace = "dedup"
+
+    class Metadata(PluginMetadata):
+        kept_id: str = Field(description="Id of the copy that was kept (on dropped duplicates).")
 
     class Params(PluginParams):
         level: Literal["file", "repo"] = Field("file", description="Compare single files, or whole repositories "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from curate import Filter, PluginParams
+from curate import Filter, PluginMetadata, PluginParams, rename_key
 
 
 class FasttextClassifier(Filter):
@@ -23,6 +23,12 @@ class FasttextClassifier(Filter):
 
     requires = {"fasttext": "curate[web]"}
 
+    namespace = "web"
+    default_batch_size = 256
+
+    class Metadata(PluginMetadata):
+        code_score: float = Field(description="The model's positive-class probability (key set by `score_key`).")
+
     class Params(PluginParams):
         model: str = Field(description="Path of the fastText model (`model.bin` from `curate train fasttext`).")
         score_key: str = Field("web.code_score", description="Metadata key receiving the positive-class "
@@ -34,6 +40,9 @@ class FasttextClassifier(Filter):
         drop: bool = Field(True, description="Drop documents that are not kept; false only annotates.")
 
     _lazy_attributes = ("_model", "_label", "_max_chars", "_threshold")
+
+    def output_fields(self) -> dict:
+        return rename_key(super().output_fields(), "web.code_score", self.params.score_key)
 
     def check(self) -> list[str]:
         from curate_plugins.lib.fasttext.training import read_sidecar
@@ -61,13 +70,22 @@ class FasttextClassifier(Filter):
             self._threshold = float(sidecar["threshold_at_target_recall"])
 
     def score(self, text: str) -> float:
+        return self.scores([text])[0]
+
+    def scores(self, texts: list[str]) -> list[float]:
+        """Positive-class probabilities of many texts in one fastText call."""
         from curate_plugins.lib.fasttext.training import label_probability, normalise_for_fasttext
 
-        labels, probs = self._model.predict(normalise_for_fasttext(text, self._max_chars), k=-1)
-        return label_probability(labels, probs, self._label)
+        labels, probs = self._model.predict([normalise_for_fasttext(t, self._max_chars) for t in texts], k=-1)
+        return [label_probability(lab, prob, self._label) for lab, prob in zip(labels, probs)]
 
     def filter(self, doc):
-        score = self.score(doc.text)
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch):
+        return [self._decide(doc, score) for doc, score in zip(batch, self.scores([d.text for d in batch]))]
+
+    def _decide(self, doc, score: float):
         doc.metadata[self.params.score_key] = round(score, 6)
         if not self.params.drop or score >= self._threshold:
             return True

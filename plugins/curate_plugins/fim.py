@@ -8,7 +8,7 @@ from typing import Literal
 import xxhash
 from pydantic import Field, model_validator
 
-from curate import PluginParams, Transform
+from curate import PluginMetadata, PluginParams, Transform
 
 
 class Fim(Transform):
@@ -23,6 +23,15 @@ class Fim(Transform):
     so `fim_parts()` gets the three parts back exactly even if the text contains the sentinels.
     Documents are never dropped; untouched ones get `fim.applied = false`.
     """
+
+    namespace = "fim"
+
+    class Metadata(PluginMetadata):
+        applied: bool = Field(description="The document was rewritten into FIM form.")
+        format: str = Field(description="`psm` or `spm`.")
+        prefix_chars: int = Field(description="Characters of the prefix.")
+        middle_chars: int = Field(description="Characters of the middle.")
+        suffix_chars: int = Field(description="Characters of the suffix.")
 
     class Params(PluginParams):
         rate: float = Field(0.5, ge=0.0, le=1.0, description="Share of documents rewritten (Seed-Coder: 0.5 in "

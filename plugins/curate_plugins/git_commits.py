@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from datatrove.data import Document
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from curate import PluginParams, Reject, Source, list_repositories, repo_name, repository_problems
+from curate import PluginMetadata, PluginParams, Reject, Source, list_repositories, repo_name, repository_problems
 from curate_plugins._commits.history import Commit, log_commits, repo_activity
 from curate_plugins._commits.repos import GIT_ENV, git, git_dir_of, list_heads
 
@@ -22,9 +22,9 @@ class GitCommits(Source):
     Metadata: ``repo``, ``commit.sha``, ``commit.parents``, ``commit.author_time``, ``commit.author``,
     ``commit.message``, ``commit.branch``, ``commit.files`` (path, old_path, status A/D/M/R/C/T, old_blob,
     new_blob, modes, binary, and this file's slice of the text as start/end), ``commit.context_lines``,
-    ``commit.repo_path``; and the repository's whole-history activity: ``repo.commits``, ``repo.active_days``,
-    ``repo.first_time``, ``repo.last_time`` (plus ``stars``/``forks`` from ``metadata_file``). Merge commits
-    are rejected with reason ``merge_commit`` unless ``include_merges``.
+    ``commit.repo_path``; and the repository's whole-history activity: ``activity.commits``,
+    ``activity.active_days``, ``activity.first_time``, ``activity.last_time`` (plus ``stars``/``forks`` from
+    ``metadata_file``). Merge commits are rejected with reason ``merge_commit`` unless ``include_merges``.
 
     Incremental: the manifest keeps the last processed sha per repository and branch; when a repository
     gains commits, a later run reads only the commits not reachable from those shas.
@@ -32,6 +32,42 @@ class GitCommits(Source):
 
     resumable = True
     requires = {"pygit2": "curate[commits]"}
+    namespace = "commit"
+
+    class Metadata(PluginMetadata):
+        class File(BaseModel):
+            path: str
+            old_path: str | None
+            status: str
+            old_blob: str
+            new_blob: str
+            old_mode: str | None
+            new_mode: str | None
+            binary: bool
+            similarity: int | None
+            start: int
+            end: int
+
+        sha: str = Field(description="The commit id.")
+        parents: list[str] = Field(description="Parent commit ids.")
+        author_time: int = Field(description="Author time, seconds since the epoch.")
+        author: str = Field(description="Author name.")
+        author_email: str = Field(description="Author e-mail.")
+        message: str = Field(description="The commit message.")
+        branch: str = Field(description="The branch the commit was read from.")
+        files: list[File] = Field(description="Changed files: paths, status (A/D/M/R/C/T), blobs, modes, and the "
+                                              "file's slice of the text (start/end).")
+        invalid_utf8: bool = Field(description="True when the patch or message was not valid UTF-8.")
+        context_lines: int = Field(description="Lines of context in the patch.")
+        repo_path: str = Field(description="Where the repository was read from.")
+
+    class Activity(PluginMetadata):
+        commits: int = Field(description="Commits in the repository's whole history.")
+        active_days: int = Field(description="Distinct days with a commit.")
+        first_time: int = Field(description="Time of the first commit (seconds since the epoch).")
+        last_time: int = Field(description="Time of the last commit (seconds since the epoch).")
+
+    more_metadata = {"activity": Activity}
 
     class Params(PluginParams):
         paths: list[str] = Field(min_length=1, description="Repositories or glob patterns: `.bundle` files, bare "
@@ -93,7 +129,8 @@ class GitCommits(Source):
 
     def _activity(self, repo, heads: dict[str, str]) -> dict:
         commits, days, first, last = repo_activity(repo, sorted(set(heads.values())))
-        return {"repo.commits": commits, "repo.active_days": days, "repo.first_time": first, "repo.last_time": last}
+        return {"activity.commits": commits, "activity.active_days": days, "activity.first_time": first,
+                "activity.last_time": last}
 
     def _work_root(self) -> str | None:
         ctx = self.context

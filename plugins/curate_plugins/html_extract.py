@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from curate import Drop, PluginParams, Transform
+from curate import Drop, PluginMetadata, PluginParams, Transform
 
 
 class HtmlExtract(Transform):
@@ -18,6 +18,13 @@ class HtmlExtract(Transform):
     """
 
     requires = {"resiliparse": "curate[web]"}
+
+    namespace = "web"
+
+    class Metadata(PluginMetadata):
+        has_code_markup: bool = Field(description="The page has a `<pre>` or `<code>` element.")
+        code_blocks: int = Field(description="Number of `<pre>` elements.")
+        code_tags: int = Field(description="Number of `<code>` elements.")
 
     class Params(PluginParams):
         main_content: bool = Field(True, description="Keep only the main content (drop navigation, footers and "

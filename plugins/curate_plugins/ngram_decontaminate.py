@@ -8,7 +8,7 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, field_validator
 
-from curate import BarrierJob, Filter, PluginParams, Stage, StageContext, atomic_write_bytes
+from curate import BarrierJob, Filter, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes
 from curate_plugins._decontam import benchmarks as bench
 from curate_plugins._decontam.index import MergedIndex, Shape, boilerplate_hashes, ensure_part, load_part, part_key
 from curate_plugins._decontam.normalize import Tokens
@@ -50,6 +50,15 @@ class NgramDecontaminate(Stage):
     """
 
     barrier_reads_run = False  # the index is built from benchmark files only: no cut, no scratch copy
+
+    namespace = "decontam"
+
+    class Metadata(PluginMetadata):
+        items: list[str] = Field(description="Matched benchmark items, `benchmark/item id`, most n-grams first.")
+        item_ngrams: list[int] = Field(description="Distinct matching n-grams per item (same order).")
+        benchmarks: list[str] = Field(description="Benchmarks matched.")
+        ngrams: int = Field(description="Distinct matching n-grams in all.")
+        snippet: str = Field(description="The first matching text (300 characters at most).")
 
     class Params(PluginParams):
         n: int = Field(10, ge=3, le=64, description="Words per n-gram (Seed-Coder: 10).")
@@ -167,6 +176,9 @@ class BuildBenchmarkIndex(PipelineStep):
 class DecontaminationFilter(Filter):
     """Per shard: probe every document's n-grams in the merged benchmark index; annotate or drop; audit."""
 
+    default_batch_size = 64
+    namespace, Metadata = NgramDecontaminate.namespace, NgramDecontaminate.Metadata
+
     _lazy_attributes = ("_index",)
 
     def __init__(self, index_dir: str, run_id: str, params):
@@ -191,8 +203,13 @@ class DecontaminationFilter(Filter):
         atomic_write_bytes(f"{self.index_dir}/audit/{self.run_id}/{rank:05d}.jsonl", payload)
 
     def filter(self, doc):
-        tokens = Tokens(doc.text)
-        match = self._index.probe(tokens)
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, batch):
+        tokens = [Tokens(doc.text) for doc in batch]
+        return [self._verdict(doc, t, match) for doc, t, match in zip(batch, tokens, self._index.probe_many(tokens))]
+
+    def _verdict(self, doc, tokens: Tokens, match):
         if match is None:
             return True
         flagged = sorted(((count, item) for item, count in match.counts.items()

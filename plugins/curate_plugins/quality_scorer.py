@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from curate import Annotator, PluginParams
+from curate import Annotator, PluginMetadata, PluginParams, rename_key
 
 
 class QualityScorer(Annotator):
@@ -17,6 +17,12 @@ class QualityScorer(Annotator):
     step earlier in the same pipeline; scoring is separate from deciding (see `drop_bottom_fraction`).
     """
 
+    namespace = "quality"
+    default_batch_size = 256
+
+    class Metadata(PluginMetadata):
+        score: float = Field(description="Predicted oracle rating, 0..10 (key set by `key`).")
+
     class Params(PluginParams):
         model: str = Field(..., description="Scorer directory written by `curate train scorer` (meta.json + "
                                             "model file). May be produced by an earlier step of the same run.")
@@ -24,6 +30,9 @@ class QualityScorer(Annotator):
 
     requires = {"fasttext": "curate[quality]"}
     _lazy_attributes = ("_scorer",)
+
+    def output_fields(self) -> dict:
+        return rename_key(super().output_fields(), "quality.score", self.params.key)
 
     def check(self) -> list[str]:
         meta = Path(self.params.model) / "meta.json"
@@ -41,4 +50,9 @@ class QualityScorer(Annotator):
         self._scorer, _ = load_scorer(self.params.model)
 
     def annotate(self, doc) -> None:
-        doc.metadata[self.params.key] = round(self._scorer.predict(doc.text, doc.metadata), 4)
+        self.annotate_batch([doc])
+
+    def annotate_batch(self, docs) -> None:
+        scores = self._scorer.predict_many([d.text for d in docs], [d.metadata for d in docs])
+        for doc, score in zip(docs, scores):
+            doc.metadata[self.params.key] = round(score, 4)

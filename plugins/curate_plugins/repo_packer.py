@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 from datatrove.pipeline.base import PipelineStep
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from curate import BarrierJob, PluginParams, Stage, StageContext
+from curate import BarrierJob, PluginMetadata, PluginParams, Stage, StageContext
 from curate_plugins._repo_pack.pack import PackConfig
 from curate_plugins._repo_pack.steps import EmitPacked, PackBuckets, RouteByRepo
 from curate_plugins._repo_pack.tokens import check_tokenizer
@@ -34,6 +34,32 @@ class RepoPacker(Stage):
     Repositories are packed within one run: files of a repository that arrive in a later run are packed
     on their own.
     """
+
+    namespace = "pack"
+
+    class Metadata(PluginMetadata):
+        class Oversized(BaseModel):
+            path: str
+            handling: str
+            part: int
+            parts: int
+            chars: int
+
+        index: int = Field(description="Index of this sequence among the repository's.")
+        count: int = Field(description="Sequences the repository was packed into.")
+        split: str = Field(description="How the repository was split (`whole` or the splitting rule).")
+        tokens: int = Field(description="Tokens in the sequence.")
+        max_tokens: int = Field(description="The token budget per sequence.")
+        files: list[str] = Field(description="Paths of the files, in sequence order.")
+        file_ids: list[str] = Field(description="Ids of the files, in sequence order.")
+        ordered: list[bool] = Field(description="Per file: its language's dependencies were resolved.")
+        edges: list[list[int]] = Field(description="Dependency edges between positions in the sequence.")
+        cycles: int = Field(description="Dependency cycles broken.")
+        imports: dict = Field(description="Per language: [internal imports, resolved imports].")
+        repo_files: int = Field(description="Files of the repository.")
+        tokenizer: str = Field(description="The tokenizer that counted tokens.")
+        oversized: list[Oversized] = Field(description="Files larger than the budget and how they were handled.")
+        avg_quality: float = Field(description="Mean quality score of the packed files, when they have one.")
 
     class Params(PluginParams):
         max_tokens: int = Field(32768, ge=64, description="Most tokens in one sequence (Seed-Coder: 32K).")

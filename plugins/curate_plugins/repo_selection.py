@@ -17,10 +17,10 @@ class RepoSelection(Filter):
     Stars and forks come from ``metadata_file`` (JSON Lines: {repo, stars, forks}) or else from the document's
     ``stars``/``forks``. When they are unknown the rule is skipped, or the document is dropped as
     ``no_repo_metadata`` when ``require_metadata``. Commits and active days are computed from the history by
-    ``git_commits`` (``repo.commits``: commits reachable from the branches read; ``repo.active_days``: distinct
+    ``git_commits`` (``activity.commits``: commits reachable from the branches read; ``activity.active_days``: distinct
     UTC calendar days with at least one authored commit, our reading of the paper's "days of activity").
     Drop reasons: ``few_stars``, ``few_forks``, ``few_commits``, ``few_active_days``, ``no_repo_metadata``,
-    ``no_repo_activity`` (a document without ``repo.commits``).
+    ``no_repo_activity`` (a document without ``activity.commits``).
     """
 
     class Params(PluginParams):
@@ -66,10 +66,10 @@ class RepoSelection(Filter):
                     return False, "no_repo_metadata"
             elif value < minimum:
                 return False, f"few_{key}"
-        if "repo.commits" not in meta:
+        if "activity.commits" not in meta:
             return False, "no_repo_activity"
-        if meta["repo.commits"] < p.min_commits:
+        if meta["activity.commits"] < p.min_commits:
             return False, "few_commits"
-        if meta.get("repo.active_days", 0) < p.min_active_days:
+        if meta.get("activity.active_days", 0) < p.min_active_days:
             return False, "few_active_days"
         return True

@@ -45,8 +45,8 @@ class TrainFromCache(PipelineStep):
         self.params, self.work_dir = params, work_dir
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        from curate_plugins._quality.cache import LabelCache
         from curate_plugins._quality.scorer import train_scorer
+        from curate_plugins.lib.llm.cache import LabelCache
 
         p = self.params
         if not p.retrain and Path(p.out, "meta.json").is_file():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from curate import Filter, PluginParams, programming_languages
+from curate import Filter, PluginMetadata, PluginParams, programming_languages
 from curate_plugins.lib.code_refs import compatible_grammar, refs_from_tree, to_record
 from curate_plugins.lib.treesitter import (
     EXTENSION_GRAMMARS,
@@ -44,6 +44,26 @@ def should_drop(errors: ErrorStats, size: int, max_ratio: float, drop_eof_errors
     return (drop_eof_errors and truncated) or (drop_brace_errors and errors.brace_imbalance != 0)
 
 
+class DependencyRef(BaseModel):
+    """One import or include of ``syntax.dependencies`` (curate_plugins.lib.code_refs.to_record)."""
+
+    kind: str
+    spec: str
+    level: int
+    names: list[str]
+
+
+class DependencyRecord(BaseModel):
+    """The column type of ``syntax.dependencies``."""
+
+    hash: str
+    has_error: bool
+    package: str
+    refs: list[DependencyRef]
+    defines: list[str]
+    uses: list[str]
+
+
 class TreesitterSyntax(Filter):
     """Parses each document with the tree-sitter grammar of its ``lang`` and drops files with syntax errors
     (ERROR or MISSING nodes), as Seed-Coder drops GitHub files a parser reports as broken. Python 2 syntax
@@ -62,6 +82,28 @@ class TreesitterSyntax(Filter):
     Drop reasons: ``syntax_error:<lang>``, ``syntax_timeout``, ``syntax_too_large``, ``syntax_invalid_utf8``.
     Languages without a grammar pass through with ``syntax.checked=false`` (counted as ``unchecked.<lang>``).
     """
+
+    namespace = "syntax"
+
+    class Metadata(PluginMetadata):
+        checked: bool = Field(description="A grammar parsed the file (false: no grammar, too large, timeout).")
+        grammar: str = Field(description="The tree-sitter grammar used.")
+        has_error: bool = Field(description="The parse tree has ERROR or MISSING nodes.")
+        error_count: int = Field(description="ERROR and MISSING nodes.")
+        error_bytes_ratio: float = Field(description="Share of the file's bytes inside error nodes.")
+        error_at_eof: bool = Field(description="An error reaches the end of the file (cut-off file).")
+        replaced_chars: int = Field(description="Characters not valid UTF-8, replaced before parsing.")
+        timeout: bool = Field(description="Parsing took longer than `timeout_s`.")
+        node_count: int = Field(description="Nodes in the parse tree (with `structure`).")
+        functions: int = Field(description="Functions and methods (with `structure`).")
+        methods: int = Field(description="Methods (with `structure`).")
+        classes: int = Field(description="Classes (with `structure`).")
+        comment_ratio: float = Field(description="Share of bytes in comments (with `structure`).")
+        docstring_ratio: float = Field(description="Share of bytes in docstrings (with `structure`).")
+        longest_function_lines: int = Field(description="Lines of the longest function (with `structure`).")
+        max_depth: int = Field(description="Depth of the parse tree (with `max_depth`).")
+        dependencies: DependencyRecord = Field(description="Imports and includes found in the same parse (with "
+                                                       "`dependencies`), for repo_packer.")
 
     class Params(PluginParams):
         drop: bool = Field(True, description="Drop documents the policy rejects. False: annotate only (the "

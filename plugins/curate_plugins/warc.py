@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from datatrove.data import Document
 from pydantic import Field
 
-from curate import PluginParams, Reject, Source, expand_paths, filesystem
+from curate import PluginMetadata, PluginParams, Reject, Source, expand_paths, filesystem
 
 HTML_TYPES = ["text/html", "application/xhtml+xml"]
 
@@ -31,6 +31,18 @@ class WarcSource(Source):
     """
 
     requires = {"fastwarc": "curate[web]", "resiliparse": "curate[web]"}
+
+    namespace = "web"
+
+    class Metadata(PluginMetadata):
+        url: str = Field(description="WARC-Target-URI of the response.")
+        domain: str = Field(description="Host of the URL, without `www.`.")
+        date: str = Field(description="WARC-Date, ISO 8601.")
+        warc_record_id: str = Field(description="WARC-Record-ID.")
+        content_type: str = Field(description="MIME type of the HTTP response.")
+        http_status: int = Field(description="HTTP status code.")
+        charset: str = Field(description="The charset the HTML was decoded with.")
+        bytes: int = Field(description="Bytes of the HTTP payload.")
 
     class Params(PluginParams):
         paths: list[str] = Field(min_length=1, description="WARC files or glob patterns (`.warc`, `.warc.gz`); "
@@ -59,7 +71,7 @@ class WarcSource(Source):
                     yield self._record(record, f"{shard}@{offset}")
             except Exception as exc:  # noqa: BLE001 - FastWARC raises plain exceptions on corrupt streams
                 yield Reject("unreadable_file", f"{shard}@{offset}", raw=f"{type(exc).__name__}: {exc}",
-                             metadata={"reject.note": "records after this offset could not be read"})
+                             metadata={"reject.error": "records after this offset could not be read"})
 
     def _record(self, record, location: str) -> Document | Reject:
         headers = record.headers

@@ -24,6 +24,25 @@ def test_plugins_show_documents_parameters():
     assert "max_line_length" in out and "1000" in out and "Drop when a line is longer" in out
 
 
+def test_plugins_show_prints_the_declared_metadata_keys_and_types():
+    out = run_cli("plugins", "show", "treesitter_syntax").stdout
+    assert "metadata written" in out
+    assert "syntax.error_count" in out and "syntax.error_bytes_ratio" in out
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines()
+            if line.count("│") >= 3 and "syntax." in line}
+    assert rows["syntax.error_count"] == "int" and rows["syntax.has_error"] == "bool"
+    assert "metadata written: none" in run_cli("plugins", "show", "code_heuristics").stdout
+
+
+def test_every_built_in_plugin_declares_metadata_that_fits_one_corpus_schema():
+    from curate import registry
+    from curate.schema import CorpusSchema, declared_fields
+
+    fields = [f for name in registry.names() for f in declared_fields(registry.get(name)).values()]
+    assert len(fields) > 80
+    assert CorpusSchema(fields).errors == []
+
+
 def test_plugins_show_unknown_name_suggests_closest():
     proc = run_cli("plugins", "show", "exact_dedupe", check=False)
     assert proc.returncode == 1 and "Did you mean 'exact_dedup'?" in proc.stderr

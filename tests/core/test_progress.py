@@ -84,7 +84,8 @@ def test_a_real_run_shows_lines_that_fit(default_input, tmp_path, monkeypatch):
     monkeypatch.setattr(ProgressMonitor, "_loop", lambda self: [self.current_line() for _ in iter(
         lambda: self._stop.wait(0.05), True)])
     spec = {"name": "p", "inputs": [{"source": "jsonl", "with": {"paths": [str(default_input / "*.jsonl.zst")]}}],
-            "output": {"dir": str(tmp_path / "out")}, "steps": [{"uses": "code_heuristics"}]}
+            "output": {"dir": str(tmp_path / "out"), "max_file_mb": 0.1},  # several tasks: progress between them
+            "steps": [{"uses": "code_heuristics"}]}
     resolved, errors = validate_pipeline(spec)
     assert not errors
     result = run_pipeline(resolved, workers=1, show_progress=True, echo=lambda m: None)

@@ -109,7 +109,8 @@ def test_dataset_card_has_hub_metadata_and_loads_with_datasets(corpus):
     assert MARKER in card.text and "| `drop_bottom_fraction` |" in card.text and "## Licences" in card.text
     datasets = pytest.importorskip("datasets")
     kept = datasets.load_dataset(str(corpus), split="train")
-    assert kept.num_rows == len(read_corpus(corpus)) and {"id", "text", "metadata"} <= set(kept.column_names)
+    assert kept.num_rows == len(read_corpus(corpus)) and {"id", "text", "source", "extra"} <= set(kept.column_names)
+    assert [i["config_name"] for i in meta["dataset_info"]] == ["default", "excluded"]  # declared types
 
 
 def test_hand_written_readme_is_kept_unless_asked(corpus, tmp_path):

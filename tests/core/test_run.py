@@ -21,7 +21,7 @@ def _files(root: Path, area: str) -> dict[str, bytes]:
 
 def _github_pipeline(default_input, out, extra_steps=()):
     return {"name": "gh", "inputs": [{"source": "jsonl", "with": {"paths": [str(default_input / "*.jsonl.zst")]}}],
-            "output": {"dir": str(out)},
+            "output": {"dir": str(out), "max_file_mb": 0.1},  # several tasks (shards grouped), files that roll
             "steps": [{"uses": "language_from_extension"}, *extra_steps, {"uses": "exact_dedup"},
                       {"uses": "code_heuristics"}]}
 
@@ -32,6 +32,9 @@ def test_output_identical_whatever_the_number_of_workers(default_input, tmp_path
     assert _files(tmp_path / "w1", "data") == _files(tmp_path / "w2", "data")
     assert _files(tmp_path / "w1", "excluded") == _files(tmp_path / "w2", "excluded")
     assert len(read_corpus(tmp_path / "w1")) > 600
+    parts = sorted(_files(tmp_path / "w1", "data"))
+    assert len({p.split("/")[1].rsplit("-", 1)[0] for p in parts}) >= 4  # tasks
+    assert len(parts) > len({p.rsplit("-", 1)[0] for p in parts})  # and some task rolled to a second file
 
 
 def test_every_input_document_is_in_output_or_excluded(default_input, tmp_path):

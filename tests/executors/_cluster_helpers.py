@@ -25,6 +25,15 @@ def subset_override() -> str:
     return "inputs[0].with.paths=" + json.dumps(paths)
 
 
+#: one task per input shard (small shards would otherwise share one task): the cluster tests need several tasks
+ONE_TASK_PER_SHARD = "output.max_file_mb=0.01"
+
+
+def subset_args() -> list[str]:
+    """``--set`` options: the input subset, one task per shard."""
+    return ["--set", subset_override(), "--set", ONE_TASK_PER_SHARD]
+
+
 FAULT_MODULE = '''
 """Test-only plugin: the first time task `rank` reaches its `after`-th document, it records its pid (the Ray worker
 process or the Slurm task), its parent's pid and the GPUs it was given in `flag_dir`/victim.json and waits there to
@@ -80,7 +89,8 @@ def run_local(yaml_name: str, out: Path):
     from curate.testing import run_pipeline_dict
 
     raw = load_yaml(REPO / "pipelines" / yaml_name)
-    for assignment in (subset_override(), f"output.dir={out}", "executor={kind: local, workers: 2}"):
+    local = "executor={kind: local, workers: 2}"
+    for assignment in (subset_override(), ONE_TASK_PER_SHARD, f"output.dir={out}", local):
         apply_override(raw, assignment)
     return run_pipeline_dict(raw, workers=2)
 

@@ -24,7 +24,7 @@ from _cluster_helpers import (
     kill_worker,
     process_gone,
     run_local,
-    subset_override,
+    subset_args,
 )
 
 from curate import registry
@@ -105,7 +105,7 @@ def ray_cluster(tmp_path_factory):
 
 
 def _run(yaml_name: str, out: Path, *extra: str, env: dict | None = None):
-    return run_cli("run", REPO / "pipelines" / yaml_name, "-o", out, "--no-progress", "--set", subset_override(),
+    return run_cli("run", REPO / "pipelines" / yaml_name, "-o", out, "--no-progress", *subset_args(),
                    *extra, cwd=REPO, env=env)
 
 

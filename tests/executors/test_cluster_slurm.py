@@ -27,7 +27,7 @@ from _cluster_helpers import (
     fault_step_override,
     install_fault_plugin,
     run_local,
-    subset_override,
+    subset_args,
     wait_for_victim,
 )
 
@@ -76,7 +76,7 @@ def test_slurm_job_scripts_and_dependencies(fake_slurm, tmp_path):
     out = tmp_path / "out"
     executor = ("executor={kind: slurm, partition: cpu, time: '02:00:00', cpus_per_task: 2, memory_per_cpu_gb: 3, "
                 "workers: 2, sbatch_args: {account: dataproj}, gpus: {code_heuristics: 1}}")
-    proc = run_cli("run", YAML, "-o", out, "--no-progress", "--set", subset_override(), "--set", executor,
+    proc = run_cli("run", YAML, "-o", out, "--no-progress", *subset_args(), "--set", executor,
                    cwd=REPO, env=env)
     assert "submitted to Slurm" in proc.stderr
     jobs = _submissions(state)
@@ -108,7 +108,7 @@ def test_slurm_job_scripts_and_dependencies(fake_slurm, tmp_path):
 
     # `curate run` again while the jobs are queued: reports them, submits nothing
     (state / "squeue.txt").write_text(f"{jobs[0]['id']}_[0-2]|PENDING|None\n{jobs[-1]['id']}|PENDING|Dependency\n")
-    again = run_cli("run", YAML, "-o", out, "--no-progress", "--set", subset_override(), "--set", executor,
+    again = run_cli("run", YAML, "-o", out, "--no-progress", *subset_args(), "--set", executor,
                     cwd=REPO, env=env)
     assert f"still running as Slurm jobs {jobs[0]['id']}, {jobs[-1]['id']}" in again.stderr
     assert len(_submissions(state)) == len(jobs)
@@ -118,7 +118,7 @@ def test_workers_option_caps_the_job_arrays(fake_slurm, tmp_path):
     """`curate run -w 1` overrides `executor.workers: 2`: one array task at a time, as on the other executors."""
     env, state = fake_slurm
     executor = "executor={kind: slurm, partition: cpu, workers: 2}"
-    run_cli("run", YAML, "-o", tmp_path / "out", "-w", "1", "--no-progress", "--set", subset_override(),
+    run_cli("run", YAML, "-o", tmp_path / "out", "-w", "1", "--no-progress", *subset_args(),
             "--set", executor, cwd=REPO, env=env)
     arrays = [_directives(job["script"]).get("array") for job in _submissions(state)]
     assert arrays[:3] == [f"0-{len(SUBSET) - 1}%1", "0-0%1", f"0-{len(SUBSET) - 1}%1"]
@@ -173,7 +173,7 @@ def test_real_slurm_run_matches_local_and_relaunches_a_cancelled_task(slurm_part
     executor = f"executor={{kind: slurm, partition: {slurm_partition}, time: '00:20:00', memory_per_cpu_gb: 1}}"
 
     out = tmp_path / "slurm"
-    proc = run_cli("run", YAML, "-o", out, "--no-progress", "--set", subset_override(), "--set", executor, cwd=REPO)
+    proc = run_cli("run", YAML, "-o", out, "--no-progress", *subset_args(), "--set", executor, cwd=REPO)
     assert "submitted to Slurm" in proc.stderr
     _wait_until_recorded(out)
     assert_same_corpus(local, out)
@@ -184,7 +184,7 @@ def test_real_slurm_run_matches_local_and_relaunches_a_cancelled_task(slurm_part
     flags.mkdir()
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(faults), os.environ.get("PYTHONPATH")]))}
     relaunched = tmp_path / "relaunched"
-    args = ["run", YAML, "-o", relaunched, "--no-progress", "--set", subset_override(), "--set", executor,
+    args = ["run", YAML, "-o", relaunched, "--no-progress", *subset_args(), "--set", executor,
             *fault_step_override(flags, YAML.name)]
     run_cli(*args, cwd=REPO, env=env)
     wait_for_victim(flags)

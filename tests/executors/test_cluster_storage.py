@@ -19,6 +19,7 @@ def _pipeline(out: str) -> dict:
     raw = yaml.safe_load((REPO / "pipelines" / "github_files.yaml").read_text())
     raw["inputs"][0]["with"]["paths"] = [str(REPO / "examples" / "data" / "github" / f"{n}.jsonl.zst") for n in SUBSET]
     raw["output"]["dir"] = out
+    raw["output"]["max_file_mb"] = 0.01  # one task per shard
     raw["executor"] = {"kind": "local", "workers": 1}
     return raw
 

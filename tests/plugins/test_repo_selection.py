@@ -24,9 +24,9 @@ def first_commits(bundles):
 
 def test_activity_is_computed_from_history(first_commits):
     pflag = first_commits["spf13__pflag"].metadata
-    assert pflag["repo.commits"] == 390  # tests/data/README.md: commits on branch
-    assert 100 < pflag["repo.active_days"] <= 390
-    assert pflag["repo.first_time"] < pflag["repo.last_time"]
+    assert pflag["activity.commits"] == 390  # tests/data/README.md: commits on branch
+    assert 100 < pflag["activity.active_days"] <= 390
+    assert pflag["activity.first_time"] < pflag["activity.last_time"]
 
 
 def test_each_rule_has_its_reason(first_commits, tmp_path):
@@ -42,7 +42,7 @@ def test_each_rule_has_its_reason(first_commits, tmp_path):
     assert by_repo["spf13/pflag"] == "few_commits"  # 390 < 500
     assert by_repo["jarro2783/cxxopts"] == "few_commits"  # 443, no metadata: star/fork rules skipped
     kept = {d.metadata["repo"] for d in result.kept}
-    active = {d.metadata["repo"]: d.metadata["repo.active_days"] for d in docs}
+    active = {d.metadata["repo"]: d.metadata["activity.active_days"] for d in docs}
     assert all(active[r] >= 300 for r in kept)
     assert all(reason == "few_active_days" for repo, reason in by_repo.items()
                if reason not in ("few_stars", "few_forks", "few_commits"))

@@ -6,7 +6,10 @@ Prints, in one run and on the same real code:
   2. the same steps written directly in plain datatrove (JsonlReader, a language step, datatrove's three
      exact-dedup stages, a BaseFilter calling the same heuristics, JsonlWriter with zstd);
   3. the I/O floor: curate reading and writing the same shards with no steps;
-and curate's throughput as a ratio of each. Target: curate >= 0.9 x plain datatrove.
+and curate's throughput as a ratio of each. Targets (issue 16): curate >= 2x plain datatrove, and >= 0.6x its own
+I/O floor. Ratios are printed on CPU time (the work done: one worker runs every task in this process, so it does
+not move with the machine's load) and on wall time. The output is sized files (``output.max_file_mb``, default
+512), so the eight small shards share one task.
 
 Usage:
     python tools/bench/bench_core.py [--corpus DIR] [--repeat 2]
@@ -20,6 +23,7 @@ Needs the `bench` extra (`pip install -e '.[bench]'`: datatrove's exact-dedup re
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -38,11 +42,18 @@ def corpus_dir(requested: str | None) -> Path:
 def run_curate(corpus: Path, out: Path, steps: list) -> float:
     from curate.testing import run_pipeline_dict
 
+    os.environ["CURATE_CHECK_METADATA"] = "0"  # the declaration check of the test helpers is not part of a run
     pipeline = {"name": "bench", "inputs": [{"source": "jsonl", "with": {"paths": [str(corpus / "*.jsonl")]}}],
                 "output": {"dir": str(out), "keep_excluded": False}, "steps": steps}
-    started = time.perf_counter()
-    run_pipeline_dict(pipeline, workers=1)
-    return time.perf_counter() - started
+    return timed(lambda: run_pipeline_dict(pipeline, workers=1))
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of ``fn()``. One worker runs every task in this process, so
+    the CPU time is the work done, whatever else the machine is running."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run_plain_datatrove(corpus: Path, out: Path) -> float:
@@ -95,9 +106,7 @@ def run_plain_datatrove(corpus: Path, out: Path) -> float:
     stage3 = LocalPipelineExecutor([reader(), Language(), ExactDedupFilter(str(dups), config), Heuristics(),
                                     JsonlWriter(str(out / "data"), compression="zstd")], tasks=tasks, workers=1,
                                    logging_dir=str(out / "logs3"), depends=stage2)
-    started = time.perf_counter()
-    stage3.run()
-    return time.perf_counter() - started
+    return timed(stage3.run)
 
 
 def main() -> None:
@@ -115,22 +124,25 @@ def main() -> None:
     configs = {"curate pipeline": lambda out: run_curate(corpus, out, steps),
                "plain datatrove": lambda out: run_plain_datatrove(corpus, out),
                "I/O floor (curate read+write)": lambda out: run_curate(corpus, out, [])}
-    best = {name: float("inf") for name in configs}
+    best = {name: {"wall": float("inf"), "cpu": float("inf")} for name in configs}
     for _ in range(args.repeat):
         for name, fn in configs.items():  # interleaved, so load changes hit every configuration alike
             out = Path(tempfile.mkdtemp(prefix="bench-core-"))
             try:
-                best[name] = min(best[name], fn(out))
+                wall, cpu = fn(out)
+                best[name] = {"wall": min(best[name]["wall"], wall), "cpu": min(best[name]["cpu"], cpu)}
             finally:
                 shutil.rmtree(out, ignore_errors=True)
     print(f"corpus: {corpus} ({len(files)} shards, {docs:,} docs, {mb:.1f} MB of text), 1 worker, "
           f"best of {args.repeat}")
-    print(f"{'configuration':32s} {'seconds':>8s} {'MB/s/core':>10s} {'docs/s/core':>12s}")
-    for name, seconds in best.items():
-        print(f"{name:32s} {seconds:8.2f} {mb / seconds:10.2f} {docs / seconds:12,.0f}")
-    ours = best["curate pipeline"]
-    print(f"curate / plain datatrove throughput ratio: {best['plain datatrove'] / ours:.2f} (target >= 0.9)")
-    print(f"curate / I/O floor throughput ratio:       {best['I/O floor (curate read+write)'] / ours:.2f}")
+    print(f"{'configuration':32s} {'wall s':>8s} {'CPU s':>8s} {'MB/s/core':>10s} {'docs/s/core':>12s}  "
+          "(rates per CPU second)")
+    for name, t in best.items():
+        print(f"{name:32s} {t['wall']:8.2f} {t['cpu']:8.2f} {mb / t['cpu']:10.2f} {docs / t['cpu']:12,.0f}")
+    ours, dt, floor = best["curate pipeline"], best["plain datatrove"], best["I/O floor (curate read+write)"]
+    for clock in ("cpu", "wall"):
+        print(f"[{clock:4s}] curate / plain datatrove throughput ratio: {dt[clock] / ours[clock]:.2f} (target >= 2.0); "
+              f"curate / I/O floor: {floor[clock] / ours[clock]:.2f} (target >= 0.6)")
 
 
 if __name__ == "__main__":

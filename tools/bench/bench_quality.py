@@ -63,9 +63,9 @@ def add_syntax_statistics(docs) -> bool:
 
 
 def labelled(docs):
-    from curate_plugins._quality.cache import LabelledFile
     from curate_plugins._quality.prompt import content_sha256
     from curate_plugins._quality.proxy import proxy_rating
+    from curate_plugins.lib.llm.cache import LabelledFile
 
     unique = {}
     for d in docs:
@@ -105,12 +105,13 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    from curate_plugins._quality.backends import BackendConfig, make_backend
-    from curate_plugins._quality.cache import LabelCache
     from curate_plugins._quality.labeller import Labeller, OracleSettings
     from curate_plugins._quality.prompt import load_prompt
     from curate_plugins._quality.scorer import FastTextScorer, RidgeScorer, load_scorer, split_held_out, train_scorer
     from curate_plugins._quality.tiny import build_tiny_llama
+    from curate_plugins.lib.llm.backend import make_backend
+    from curate_plugins.lib.llm.cache import LabelCache
+    from curate_plugins.lib.llm.config import BackendConfig
 
     docs = load_files(args.repos)
     if args.syntax and not add_syntax_statistics(docs):

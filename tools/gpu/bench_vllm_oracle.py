@@ -32,11 +32,12 @@ def main():
     parser.add_argument("--no-prefix-caching", action="store_true")
     args = parser.parse_args()
 
-    from curate_plugins._quality.backends import BackendConfig, make_backend
-    from curate_plugins._quality.cache import LabelCache
     from curate_plugins._quality.cli import _documents
     from curate_plugins._quality.labeller import Labeller, OracleSettings
     from curate_plugins._quality.prompt import load_prompt
+    from curate_plugins.lib.llm.backend import make_backend
+    from curate_plugins.lib.llm.cache import LabelCache
+    from curate_plugins.lib.llm.config import BackendConfig
 
     docs = []
     for doc in _documents(args.inputs, "text"):

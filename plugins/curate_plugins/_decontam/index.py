@@ -236,10 +236,27 @@ class MergedIndex:
     def __len__(self) -> int:
         return len(self.hashes)
 
-    def probe(self, tokens: Tokens) -> Match | None:
+    def probe_many(self, tokens: list[Tokens]) -> list[Match | None]:
+        """``probe`` for a batch: one bitmap test over the n-grams of all documents; the exact lookup runs only
+        for the documents that have a candidate n-gram."""
+        grams = [t.ngram_hashes(self.n) for t in tokens]
+        candidates = self._candidates(grams)
+        return [self.probe(t, g if c else _NO_GRAMS) for t, g, c in zip(tokens, grams, candidates)]
+
+    def _candidates(self, grams: list[np.ndarray]) -> list[int]:
+        sizes = [len(g) for g in grams]
+        if not len(self.hashes) or not sum(sizes):
+            return [0] * len(grams)
+        slot = np.concatenate(grams) & np.uint64(self.bits - 1)
+        flags = (self.bitmap[slot >> np.uint64(3)] >> (slot & np.uint64(7)).astype(np.uint8)) & 1
+        running = np.concatenate(([0], np.cumsum(flags)))
+        ends = np.cumsum(sizes)
+        return (running[ends] - running[ends - sizes]).tolist()
+
+    def probe(self, tokens: Tokens, grams: np.ndarray | None = None) -> Match | None:
         counts: dict[int, int] = {}
         first, distinct = None, 0
-        grams = tokens.ngram_hashes(self.n)
+        grams = tokens.ngram_hashes(self.n) if grams is None else grams
         if len(grams) and len(self.hashes):
             first, distinct = self._probe_ngrams(grams, counts)
         first_short, short_hits = self._probe_short(tokens, counts)
@@ -281,6 +298,9 @@ class MergedIndex:
                 word = int(np.flatnonzero(np.isin(grams, hashes[present]))[0])
                 first = min(first or (word, length), (word, length))
         return first, hits
+
+
+_NO_GRAMS = np.empty(0, dtype=np.uint64)
 
 
 def _drop_templates(hashes: np.ndarray, offsets: np.ndarray, items: np.ndarray, max_items: int | None):

@@ -43,10 +43,11 @@ def label(inputs, cache, kind, model, base_url, backend_sets, mode, prompt, samp
 
     Files already in the cache (same content, prompt version and model) are not asked again.
     """
-    from curate_plugins._quality.backends import BackendConfig, make_backend
-    from curate_plugins._quality.cache import LabelCache
     from curate_plugins._quality.labeller import Labeller, OracleSettings
     from curate_plugins._quality.prompt import load_prompt
+    from curate_plugins.lib.llm.backend import make_backend
+    from curate_plugins.lib.llm.cache import LabelCache
+    from curate_plugins.lib.llm.config import BackendConfig
     from curate_plugins.llm_quality import in_sample
 
     backend_cfg = {"kind": kind, "model": model, **({"base_url": base_url} if base_url else {}),
@@ -105,8 +106,8 @@ def _documents(inputs, text_field):
               default=("fasttext", "ridge"), show_default=True)
 def scorer(cache, out, prompt_version, oracle, test_fraction, approaches):
     """Distil the oracle labels into a fast CPU scorer; keeps the approach with the lower held-out MAE."""
-    from curate_plugins._quality.cache import LabelCache
     from curate_plugins._quality.scorer import train_scorer
+    from curate_plugins.lib.llm.cache import LabelCache
 
     files = list(LabelCache(cache).labelled(prompt_version, oracle))
     try:

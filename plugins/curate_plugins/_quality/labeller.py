@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field
 
 from curate import PluginParams
-from curate_plugins._quality.backends import BackendConfig, OracleBackend
-from curate_plugins._quality.cache import Label, LabelCache
 from curate_plugins._quality.parse import expected_after_marker, expected_rating, parse_rating
 from curate_plugins._quality.prompt import ANSWER_PREFIX, DEFAULT_PROMPT, PromptTemplate, content_sha256
+from curate_plugins.lib.llm.backend import Backend
+from curate_plugins.lib.llm.cache import Label, LabelCache
+from curate_plugins.lib.llm.config import BackendConfig
 
 RATING_TOKENS = tuple(str(i) for i in range(11))
 
@@ -48,7 +49,7 @@ class LabelStats:
 
 
 class Labeller:
-    def __init__(self, settings: OracleSettings, backend: OracleBackend, template: PromptTemplate,
+    def __init__(self, settings: OracleSettings, backend: Backend, template: PromptTemplate,
                  cache: LabelCache):
         self.settings, self.backend, self.template, self.cache = settings, backend, template, cache
         self.stats = LabelStats()

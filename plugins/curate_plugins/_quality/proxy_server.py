@@ -2,7 +2,8 @@
 
 It speaks ``POST /v1/completions`` and ``POST /v1/chat/completions`` (text, ``usage``, and ``logprobs`` in
 either API's shape) so the ``openai`` backend can be exercised against a real server process: retries,
-timeouts, rate limits, concurrency limits. ``GET /stats`` reports what the server saw. Ratings are PROXY
+timeouts, rate limits, concurrency limits. ``GET /stats`` reports what the server saw; ``GET /v1/models`` lists
+``--model`` names (default ``proxy``). Ratings are PROXY
 labels, not an LLM's judgement (see ``proxy.py``). Bound to 127.0.0.1 only.
 
     python -m curate_plugins._quality.proxy_server --port 0 [--faults 429,500,timeout] [--garble 1]
@@ -37,6 +38,7 @@ class State:
         self.by_status: dict[str, int] = {}
         self.attempts: dict[str, int] = {}
         self.answers: dict[str, int] = {}
+        self.models: list[str] = list(getattr(args, "model", None) or ["proxy"])
 
 
 def rate_prompt(prompt: str) -> tuple[int, str]:
@@ -75,6 +77,10 @@ class Handler(BaseHTTPRequestHandler):
                 body = {"requests": state.requests, "max_inflight": state.max_inflight, "by_status": state.by_status,
                         "attempts": state.attempts}
             return self._send(200, body)
+        if self.path.rstrip("/").endswith("/v1/models"):  # what `curate validate`'s preflight asks
+            if state.args.api_key and self.headers.get("authorization") != f"Bearer {state.args.api_key}":
+                return self._send(401, {"error": {"message": "invalid api key"}})
+            return self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in state.models]})
         self._send(404, {"error": {"message": "not found"}})
 
     def do_POST(self):
@@ -175,6 +181,9 @@ def main(argv=None):
     parser.add_argument("--garble", type=int, default=0, help="per prompt, the first N answers are refusals")
     parser.add_argument("--quote-after", action="store_true", help="quote the file's own `Rating` line after the "
                                                                    "rating (a model echoing an injection)")
+    parser.add_argument("--model", action="append", default=[], help="model name listed by GET /v1/models "
+                                                                      "(repeatable; default: proxy)")
+    parser.add_argument("--api-key", default="", help="GET /v1/models answers 401 without this bearer key")
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

@@ -86,8 +86,12 @@ class RidgeScorer:
         return cls(space, mean, std, weights, bias)
 
     def predict(self, text: str, metadata: dict) -> float:
-        x = self._expand(np.asarray([self.space.vector(text, metadata)]))
-        return float(np.clip(((x - self.mean) / self.std) @ self.weights + self.bias, 0, 10)[0])
+        return self.predict_many([text], [metadata])[0]
+
+    def predict_many(self, texts: list[str], metadatas: list[dict]) -> list[float]:
+        """Ratings of many files in one matrix product."""
+        x = self._expand(np.asarray([self.space.vector(t, m) for t, m in zip(texts, metadatas)]))
+        return np.clip(((x - self.mean) / self.std) @ self.weights + self.bias, 0, 10).tolist()
 
     def save(self, out: Path) -> None:
         (out / "ridge.json").write_text(json.dumps({"space": self.space.to_json(), "mean": self.mean.tolist(),
@@ -140,9 +144,16 @@ class FastTextScorer:
         return cls(model)
 
     def predict(self, text: str, metadata: dict) -> float:
-        labels, probs = self.model.predict(fasttext_line(text, metadata), k=-1)
-        values = np.asarray([float(label.removeprefix("__label__")) for label in labels])
-        return float(np.dot(values, probs) / max(float(np.sum(probs)), 1e-12))
+        return self.predict_many([text], [metadata])[0]
+
+    def predict_many(self, texts: list[str], metadatas: list[dict]) -> list[float]:
+        """Expected ratings of many files in one fastText call."""
+        lines = [fasttext_line(t, m) for t, m in zip(texts, metadatas)]
+        out = []
+        for labels, probs in zip(*self.model.predict(lines, k=-1)):
+            values = np.asarray([float(label.removeprefix("__label__")) for label in labels])
+            out.append(float(np.dot(values, probs) / max(float(np.sum(probs)), 1e-12)))
+        return out
 
     def save(self, out: Path) -> None:
         self.model.save_model(str(out / "fasttext.bin"))

@@ -26,7 +26,7 @@ def test_bundle_files_at_head_match_git(bundles, checkouts):
     assert init.text == (checkouts["pallets__itsdangerous"] / "src/itsdangerous/__init__.py").read_text()
     assert init.metadata["repo"] == "pallets/itsdangerous" and init.metadata["lang"] == "python"
     assert init.metadata["license"] == "BSD-3-Clause"
-    assert init.metadata["commit"] == "672971d66a2ef9f85151e53283113f33d642dabd"
+    assert init.metadata["source.commit"] == "672971d66a2ef9f85151e53283113f33d642dabd"
     assert init.id == "pallets/itsdangerous:src/itsdangerous/__init__.py"
 
 
@@ -60,7 +60,7 @@ def test_working_copy_with_binary_vendored_oversized_and_symlink(checkouts, tmp_
     assert reasons == {"vendor/lib.go": "vendored", "logo.png": "binary", "big.go": "oversized",
                        "broken.txt": "invalid_utf8", "link.go": "symlink"}
     latin = next(d for d in docs if d.metadata["path"] == "latin1.py")
-    assert latin.text.endswith("name = 'café'\n") and latin.metadata["encoding"] == "latin-1"
+    assert latin.text.endswith("name = 'café'\n") and latin.metadata["source.encoding"] == "latin-1"
     assert repo_name(str(repo)) == "demo"
 
 

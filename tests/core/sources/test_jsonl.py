@@ -37,6 +37,7 @@ def test_bad_lines_become_rejects_with_file_and_line(tmp_path, default_input):
     docs, rejects = _read(JsonlSource({"paths": [str(shard)]}), shard)
     assert [d.id for d in docs] == [good["id"], "empty"]
     assert docs[0].metadata["path"] == good["path"] and docs[0].metadata["source.line"] == 1
+    assert docs[0].metadata["source.shard"] == str(shard)
     assert [(r.reason, r.location) for r in rejects] == [
         ("malformed_json", f"{shard}:2"), ("invalid_utf8", f"{shard}:3"), ("missing_field:text", f"{shard}:4"),
         ("not_an_object", f"{shard}:5"), ("bad_field_type:text", f"{shard}:6")]

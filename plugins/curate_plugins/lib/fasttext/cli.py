@@ -156,7 +156,7 @@ def _load_docs(patterns, text_field: str, label_field: str | None) -> list[Label
                 if isinstance(item, Reject):
                     raise click.ClickException(f"{item.location}: unreadable record ({item.reason})")
                 if label_field and item.metadata.get(label_field) is None:
-                    raise click.ClickException(f"{item.metadata.get('source.file')}:{item.metadata.get('source.line')}"
+                    raise click.ClickException(f"{item.metadata.get('source.shard')}:{item.metadata.get('source.line')}"
                                                f": record has no `{label_field}` field")
                 out.append(LabelledDoc(item.id, item.text, False, item.metadata))
     return out

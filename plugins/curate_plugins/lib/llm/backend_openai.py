@@ -9,12 +9,13 @@ import random
 
 import httpx
 
-from curate_plugins._quality.backends import BackendConfig, Completion, OracleBackend
+from curate_plugins.lib.llm.backend import Backend, Completion, Prompt, as_messages
+from curate_plugins.lib.llm.config import BackendConfig, Sampling
 
 RETRYABLE_STATUS = {408, 409, 429}
 
 
-class OpenAIBackend(OracleBackend):
+class OpenAIBackend(Backend):
     def __init__(self, config: BackendConfig):
         super().__init__(config)
         self.supports_prefill = config.api == "completions"
@@ -22,12 +23,12 @@ class OpenAIBackend(OracleBackend):
         self.requests_sent = 0
         self.retries = 0
 
-    def complete(self, prompts, *, max_tokens, temperature=0.0, logprobs=0, prefill="", score_tokens=()):
+    def generate(self, prompts, sampling: Sampling, *, prefill="", score_tokens=()):
         if prefill and not self.supports_prefill:
             raise ValueError("a prefilled answer needs api: completions")
-        return asyncio.run(self._complete_all(prompts, max_tokens, temperature, logprobs, prefill))
+        return asyncio.run(self._generate_all(prompts, sampling, prefill))
 
-    async def _complete_all(self, prompts, max_tokens, temperature, logprobs, prefill):
+    async def _generate_all(self, prompts, sampling, prefill):
         cfg = self.config
         key = os.environ.get(cfg.api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -35,23 +36,41 @@ class OpenAIBackend(OracleBackend):
         semaphore = asyncio.Semaphore(cfg.concurrency)
         async with httpx.AsyncClient(base_url=cfg.base_url.rstrip("/"), headers=headers, limits=limits,
                                      timeout=httpx.Timeout(cfg.timeout)) as client:
-            bodies = [self.request_body(p, max_tokens, temperature, logprobs, prefill) for p in prompts]
-            return list(await asyncio.gather(*(self._request(client, semaphore, body) for body in bodies)))
+            return list(await asyncio.gather(*(self._samples(client, semaphore, p, sampling, prefill)
+                                               for p in prompts)))
 
-    def request_body(self, prompt: str, max_tokens: int, temperature: float, logprobs: int, prefill: str) -> dict:
-        body: dict = {"model": self.config.model, "max_tokens": max_tokens, "temperature": temperature,
-                      "seed": self.config.seed}
+    async def _samples(self, client, semaphore, prompt, sampling, prefill) -> list[Completion]:
+        """``n`` completions: asked in one request; a server that returns fewer choices (llama.cpp's ignores
+        ``n``) is asked again for the missing ones, each with its own seed."""
+        body = self.request_body(prompt, sampling, prefill)
+        got = await self._request(client, semaphore, body)
+        while len(got) < sampling.n and not got[-1].error:
+            more = dict(body, n=sampling.n - len(got), seed=body["seed"] + len(got))
+            got += await self._request(client, semaphore, more)
+        return got[:sampling.n] if not got[-1].error else [got[-1]] * sampling.n
+
+    def request_body(self, prompt: Prompt, sampling: Sampling, prefill: str = "") -> dict:
+        body: dict = {"model": self.config.model, "max_tokens": sampling.max_tokens,
+                      "temperature": sampling.temperature, "seed": self.seed_of(sampling)}
+        if sampling.n > 1:
+            body["n"] = sampling.n
+        if sampling.top_p < 1:
+            body["top_p"] = sampling.top_p
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)
         if self.config.api == "chat":
-            body["messages"] = [{"role": "user", "content": prompt}]
-            if logprobs:
-                body.update(logprobs=True, top_logprobs=min(logprobs, 20))
+            body["messages"] = as_messages(prompt)
+            if sampling.logprobs:
+                body.update(logprobs=True, top_logprobs=min(sampling.logprobs, 20))
         else:
+            if not isinstance(prompt, str):
+                raise ValueError("chat messages need api: chat (the completions API takes one raw prompt)")
             body["prompt"] = prompt + prefill
-            if logprobs:
-                body["logprobs"] = min(logprobs, 20)
+            if sampling.logprobs:
+                body["logprobs"] = min(sampling.logprobs, 20)
         return body
 
-    async def _request(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, body: dict) -> Completion:
+    async def _request(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, body: dict) -> list[Completion]:
         cfg = self.config
         path = "/chat/completions" if cfg.api == "chat" else "/completions"
         problem = ""
@@ -68,12 +87,12 @@ class OpenAIBackend(OracleBackend):
                         return self.parse_response(response.json())
                     problem = f"HTTP {response.status_code}: {response.text[:300]}"
                     if response.status_code not in RETRYABLE_STATUS and response.status_code < 500:
-                        return Completion(error=problem)
+                        return [Completion(error=problem)]
                     delay = _retry_after(response)
             if attempt < cfg.max_retries:
                 self.retries += 1
                 await asyncio.sleep(self._delay(attempt, delay))
-        return Completion(error=f"gave up after {cfg.max_retries + 1} attempts; last: {problem}")
+        return [Completion(error=f"gave up after {cfg.max_retries + 1} attempts; last: {problem}")]
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -81,22 +100,30 @@ class OpenAIBackend(OracleBackend):
         base = self.config.backoff * (2 ** attempt)
         return min(base * (1 + 0.25 * self._random.random()), self.config.max_backoff)
 
-    def parse_response(self, payload: dict) -> Completion:
-        choice = payload["choices"][0]
+    def parse_response(self, payload: dict) -> list[Completion]:
         usage = payload.get("usage") or {}
-        tokens, tops = [], []
+        choices = sorted(payload.get("choices") or [{}], key=lambda c: c.get("index", 0))
+        out = [self._parse_choice(choice) for choice in choices]
+        out[0].prompt_tokens = int(usage.get("prompt_tokens", 0))  # usage covers the whole request
+        out[0].completion_tokens = int(usage.get("completion_tokens", 0))
+        return out
+
+    def _parse_choice(self, choice: dict) -> Completion:
+        tokens, chosen, tops = [], [], []
         if self.config.api == "chat":
             text = (choice.get("message") or {}).get("content") or ""
             for item in (choice.get("logprobs") or {}).get("content") or []:
                 tokens.append(item["token"])
+                chosen.append(item.get("logprob"))
                 tops.append({t["token"]: t["logprob"] for t in item.get("top_logprobs") or []})
         else:
             text = choice.get("text") or ""
             logprobs = choice.get("logprobs") or {}
             tokens = list(logprobs.get("tokens") or [])
+            chosen = list(logprobs.get("token_logprobs") or [])
             tops = [dict(t or {}) for t in logprobs.get("top_logprobs") or []]
-        return Completion(text=text, tokens=tokens, top_logprobs=tops, prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                          completion_tokens=int(usage.get("completion_tokens", 0)))
+        return Completion(text=text, tokens=tokens, token_logprobs=[float(v) for v in chosen if v is not None],
+                          top_logprobs=tops, finish_reason=choice.get("finish_reason") or "")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

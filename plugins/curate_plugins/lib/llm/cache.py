@@ -1,10 +1,13 @@
-"""The label cache: one SQLite file, keyed by (content SHA-256, prompt version, oracle model).
+"""Caches of LLM answers: SQLite files keyed by content SHA-256, prompt version and model.
 
-A label is paid for once: a rerun, another run over overlapping data, or ``curate label`` after a pipeline
-looks the key up first. Each row keeps the text (zstd) and the document's metadata, so ``curate train scorer``
-trains from the cache alone. Unparsable answers are cached too (as ``error``) so they are not paid again;
-transport failures are not cached. Several worker processes may write at once (SQLite WAL, busy timeout);
-keep the file on a local disk, not on NFS.
+``LabelCache`` holds oracle labels (a rating read from an answer). A label is paid for once: a rerun, another
+run over overlapping data, or ``curate label`` after a pipeline looks the key up first. Each row keeps the text
+(zstd) and the document's metadata, so ``curate train scorer`` trains from the cache alone. Unparsable answers
+are cached too (as ``error``) so they are not paid again; transport failures are not cached. Several worker
+processes may write at once (SQLite WAL, busy timeout); keep the file on a local disk, not on NFS.
+
+``CompletionCache`` holds generated completions, keyed also by the sampling parameters (n, temperature,
+seed, ...): a rerun, or a run resumed after a crash, reads back the very completions the first run sampled.
 """
 
 from __future__ import annotations
@@ -53,7 +56,9 @@ class LabelledFile:
     metadata: dict = field(default_factory=dict)
 
 
-class LabelCache:
+class _SqliteStore:
+    schema = ""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
@@ -63,9 +68,21 @@ class LabelCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, timeout=120)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(_SCHEMA)
+            self._conn.execute(self.schema)
             self._conn.commit()
         return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __getstate__(self):  # a plugin holding a cache is pickled to workers: the connection is not
+        return {**self.__dict__, "_conn": None}
+
+
+class LabelCache(_SqliteStore):
+    schema = _SCHEMA
 
     def get_many(self, shas: list[str], prompt_version: str, model: str) -> dict[str, Label]:
         out: dict[str, Label] = {}
@@ -115,12 +132,47 @@ class LabelCache:
                                   "GROUP BY prompt_version, model").fetchall()
         return {f"{v} / {m}": {"labels": n, "errors": int(e or 0)} for v, m, n, e in rows}
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
 
 def _scalar_metadata(metadata: dict) -> dict:
     return {k: v for k, v in metadata.items() if isinstance(v, (int, float, str, bool)) and not k.startswith("quality.")
             and len(str(v)) < 500}
+
+
+_COMPLETIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS completions (
+  content_sha TEXT NOT NULL, prompt_version TEXT NOT NULL, model TEXT NOT NULL, sampling TEXT NOT NULL,
+  payload BLOB NOT NULL, created REAL NOT NULL,
+  PRIMARY KEY (content_sha, prompt_version, model, sampling))
+"""
+
+
+class CompletionCache(_SqliteStore):
+    """Generated completions (a list per prompt), zstd-compressed JSON, keyed by (content, prompt version,
+    model, sampling). Only complete, error-free answers are stored."""
+
+    schema = _COMPLETIONS_SCHEMA
+
+    def get_many(self, shas: list[str], prompt_version: str, model: str, sampling: str) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        decompressor = zstandard.ZstdDecompressor()
+        db = self._db()
+        for start in range(0, len(shas), 500):
+            chunk = shas[start:start + 500]
+            rows = db.execute(f"SELECT content_sha, payload FROM completions WHERE prompt_version=? AND model=? "
+                              f"AND sampling=? AND content_sha IN ({','.join('?' * len(chunk))})",
+                              [prompt_version, model, sampling, *chunk])
+            for sha, payload in rows:
+                out[sha] = orjson.loads(decompressor.decompress(payload))
+        return out
+
+    def put_many(self, rows: dict[str, list[dict]], prompt_version: str, model: str, sampling: str) -> None:
+        compressor = zstandard.ZstdCompressor(level=3)
+        now = time.time()
+        payload = [(sha, prompt_version, model, sampling, compressor.compress(orjson.dumps(value)), now)
+                   for sha, value in rows.items()]
+        db = self._db()
+        with db:
+            db.executemany("INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?)", payload)
+
+    def count(self) -> int:
+        return self._db().execute("SELECT COUNT(*) FROM completions").fetchone()[0]
