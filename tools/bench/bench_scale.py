@@ -64,7 +64,7 @@ class Stage:
     """One row of the table: the pipeline that measures it, the input it reads and the run it extends."""
 
     name: str
-    kind: str  # code | packer | web | commits
+    kind: str  # code | packer | web | commits | items
     steps: list
     base: str | None = None  # the stage whose pipeline this one extends (its CPU is subtracted)
     source: dict = field(default_factory=dict)
@@ -92,6 +92,11 @@ def stages(scorer_dir: Path) -> list[Stage]:
               "web_extract", label="fasttext_classifier (web pages)"),
         Stage("commits", "commits", [{"uses": "commit_to_change_prediction"}],
               label="git_commits + commit_to_change_prediction"),
+        Stage("items_read", "items", [], label="many small files: read + write"),
+        Stage("items_exact_dedup", "items", [{"uses": "exact_dedup"}], "items_read",
+              label="many small files: exact_dedup"),
+        Stage("items_minhash_dedup", "items", [{"uses": "minhash_dedup"}], "items_read",
+              label="many small files: minhash_dedup"),
     ]
 
 
@@ -101,11 +106,51 @@ def code_corpus(root: Path, mb: float, shard_mb: float) -> Path:
     """The benchmark corpus at ``mb`` MB in shards of about ``shard_mb`` MB (built once, reused)."""
     shards = max(1, round(mb / shard_mb))
     folder = root / f"code-{mb:g}mb-{shards}"
-    stamp = folder.with_suffix(".json")
+    stamp = summary_file(folder)
     if not stamp.exists():
         summary = build(folder, mb, shards, copies=0.2, grow=True)
         stamp.write_text(json.dumps(summary))
     return folder
+
+
+def items_corpus(root: Path, items: int, shard_mb: float, shard_items: int = 100_000) -> Path:
+    """``items`` small documents (4 lines of real code each, about 150 bytes; one in ten an exact copy of an
+    earlier one), so that the per-item cost of the single-task barrier jobs shows at millions of items. Beyond
+    the 20 MB corpus's lines, passes with renamed identifiers (as ``--grow``)."""
+    from make_bench_corpus import diverged
+
+    folder = root / f"items-{items}"
+    stamp = summary_file(folder)
+    if stamp.exists():
+        return folder
+    lines = [ln for shard in sorted(code_corpus(root, 20, shard_mb).glob("shard-*.jsonl")) for line in shard.open("rb")
+             for ln in orjson.loads(line)["text"].splitlines() if ln.strip()]
+    chunks = ["\n".join(lines[i:i + 4]) for i in range(0, len(lines) - 3, 4)]
+    rng, written, nbytes = random.Random(5), [], 0
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for n in range(items):
+        if n % 10 == 9:
+            text = written[rng.randrange(len(written))]
+        else:
+            cycle, i = divmod(n - n // 10, len(chunks))
+            text = diverged(chunks[i], cycle) if cycle else chunks[i]
+            written.append(text)
+        if n % shard_items == 0:
+            out = (tmp / f"shard-{n // shard_items:05d}.jsonl").open("wb")
+        out.write(orjson.dumps({"id": f"item-{n:010d}", "text": text, "path": f"f{n}.py", "lang": "python"}) + b"\n")
+        nbytes += len(text.encode("utf-8", "surrogatepass"))
+    out.close()
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    stamp.write_text(json.dumps({"docs": items, "mb": round(nbytes / 1e6, 1)}))
+    return folder
+
+
+def summary_file(corpus: Path) -> Path:
+    """The builder's summary beside a code corpus (not ``with_suffix``: sizes such as 0.5 hold a dot)."""
+    return corpus.with_name(corpus.name + ".json")
 
 
 def web_corpus(root: Path, mb: float) -> tuple[Path, int]:
@@ -199,7 +244,7 @@ def input_size(stage: Stage, inputs: Path) -> tuple[float, int]:
         return copies * html_mb(), copies * 127
     if stage.kind == "commits":
         return sum(p.stat().st_size for p in inputs.glob("*.bundle")) / 1e6, 0
-    summary = json.loads(inputs.with_suffix(".json").read_text())
+    summary = json.loads(summary_file(inputs).read_text())
     return summary["mb"], summary["docs"]
 
 
@@ -307,12 +352,14 @@ def projection(rows: dict[str, list[dict]], all_stages: list[Stage]) -> list[str
         runs = rows.get(stage.name, [])
         if not runs:
             continue
-        mbs = [r["mb"] for r in runs]
+        mbs = [r["docs"] if stage.kind == "items" else r["mb"] for r in runs]
         cpus = [own_cpu(rows, stage, i) for i in range(len(runs))]
         mems = [r["peak_process_mb"] for r in runs]
         per_mb = marginal(mbs, cpus)
         fixed = max(cpus[-1] - per_mb * mbs[-1], 0.0)
         speed = f"{1 / per_mb:.1f}" if per_mb else "-"
+        if stage.kind == "items":
+            speed = f"{1 / per_mb:,.0f} files" if per_mb else "-"
         lines.append(f"| {stage.label or stage.name} | {growth_word(power_fit(mbs[-2:], cpus[-2:]))} | "
                      f"{growth_word(power_fit(mbs, mems), memory=True)} | {speed} | {fixed:.1f} | "
                      f"{at_scale(stage, runs, per_mb, cpus)} | {mems[-1]:.0f} |")
@@ -327,6 +374,8 @@ def at_scale(stage: Stage, runs: list[dict], per_mb: float, cpus: list[float]) -
         return f"{per_commit * 74e6 / 3600:,.0f} for 74M commits"
     if stage.kind == "web":
         return f"{per_mb * 1e6 / 3600:,.0f} per TB of HTML"
+    if stage.kind == "items":  # per_mb is per file here
+        return f"{per_mb * STACK_V2_FILES / 3600:,.0f} for 3B files"
     return f"{per_mb * STACK_V2_BYTES / 1e6 / 3600:,.0f} for 67.5 TB"
 
 
@@ -339,6 +388,29 @@ def segments_table(rows: dict[str, list[dict]]) -> list[str]:
             tasks = " / ".join(str(r["segments"].get(job, {}).get("tasks", "-")) for r in runs)
             secs = " / ".join(f"{r['segments'].get(job, {}).get('task_seconds', 0):.1f}" for r in runs)
             lines.append(f"| {name} | {job} | {tasks} | {secs} |")
+    return lines
+
+
+def items_table(rows: dict[str, list[dict]], all_stages: list[Stage]) -> list[str]:
+    """The single-task barrier jobs at millions of items: seconds and driver memory per million files, and
+    what one task would need for The Stack v2's 3 billion files in one run."""
+    lines = ["| stage | job | tasks | task s at each size | s per 1M files (marginal) | hours for 3B files in these "
+             "tasks |", "|---|---|---:|---|---:|---:|"]
+    for stage in [s for s in all_stages if s.kind == "items" and s.base and rows.get(s.name)]:
+        runs = rows[stage.name]
+        docs = [r["docs"] for r in runs]
+        for job in sorted({j for r in runs for j in r["segments"] if not j.startswith("segment-")}):
+            secs = [r["segments"].get(job, {}).get("task_seconds", 0.0) for r in runs]
+            tasks = runs[-1]["segments"].get(job, {}).get("tasks", 0)
+            per = marginal(docs, secs)
+            lines.append(f"| {stage.name} | {job} | {tasks} | {' / '.join(f'{x:.1f}' for x in secs)} | "
+                         f"{per * 1e6:.1f} | {per * STACK_V2_FILES / 3600:,.1f} |")
+        base = rows[stage.base]
+        extra = [r["peak_driver_mb"] - b["peak_driver_mb"] for r, b in zip(runs, base)]
+        per_item = marginal(docs, extra) * 2**20
+        lines.append(f"| {stage.name} | driver peak above {stage.base} | | "
+                     f"{' / '.join(f'{x:+.0f} MB' for x in extra)} | {per_item:.0f} bytes per file | "
+                     f"{per_item * STACK_V2_FILES / 2**30:,.0f} GiB for 3B files |")
     return lines
 
 
@@ -391,6 +463,8 @@ def inputs_for(stage: Stage, size: float, args, root: Path) -> Path | None:
         return code_corpus(root, size, args.shard_mb)
     if stage.kind == "packer":
         return code_corpus(root, size / 4, args.shard_mb)
+    if stage.kind == "items":
+        return items_corpus(root, int(size), args.shard_mb)
     if stage.kind == "web":
         return web_corpus(root, size)[0]
     return commit_corpus(root, max(1, round(size / 20)))
@@ -405,6 +479,9 @@ def report(rows: dict[str, list[dict]], all_stages: list[Stage], meta: dict) -> 
     print("\n".join(projection(rows, all_stages)))
     print("\nBarrier jobs measured (task wall seconds from the task logs; inflated by the load):")
     print("\n".join(segments_table(rows)))
+    if any(r.startswith("items_") for r in rows):
+        print(f"\nSingle-task barrier jobs at {meta.get('items', [])} small files (task wall s; driver peak RSS):")
+        print("\n".join(items_table(rows, all_stages)))
     print("\nPersistent indexes after one run:")
     print("\n".join(index_table(rows)))
 
@@ -412,12 +489,15 @@ def report(rows: dict[str, list[dict]], all_stages: list[Stage], meta: dict) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="20,80,320", help="corpus sizes in MB (default 20,80,320)")
+    parser.add_argument("--items", default="100000,400000,1600000",
+                        help="file counts of the many-small-files corpora (items_* stages; default 0.1M,0.4M,1.6M)")
     parser.add_argument("--stages", default="all", help="comma-separated stage names (default all)")
     parser.add_argument("--shard-mb", type=float, default=10.0, help="MB per input shard (default 10)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scratch", default=str(REPO / "out" / "bench-scale"))
     parser.add_argument("--json", default=None, metavar="FILE", help="write every figure to FILE")
-    parser.add_argument("--from-json", default=None, metavar="FILE", help="print the tables of saved figures")
+    parser.add_argument("--from-json", default=None, metavar="FILE[,FILE]",
+                        help="print the tables of saved figures (several files: their rows merged)")
     parser.add_argument("--barriers", action="store_true", help="print only the barrier-job inventory")
     args = parser.parse_args()
     root = Path(args.scratch)
@@ -426,23 +506,28 @@ def main() -> None:
     if args.barriers:
         return
     if args.from_json:
-        saved = json.loads(Path(args.from_json).read_text())
-        return report(saved["rows"], all_stages, saved["meta"])
-    sizes = [float(s) for s in args.sizes.split(",")]
+        saved = [json.loads(Path(f).read_text()) for f in args.from_json.split(",")]
+        meta = {**saved[0]["meta"], **{k: v for s in saved for k, v in s["meta"].items() if k == "items" and v}}
+        meta["load"] = " / ".join(s["meta"]["load"] for s in saved)
+        return report({k: v for s in saved for k, v in s["rows"].items()}, all_stages, meta)
+    sizes = [float(s) for s in args.sizes.split(",") if s]
     chosen = all_stages if args.stages == "all" else [s for s in all_stages if s.name in args.stages.split(",")]
     if any(s.name == "quality_scorer" for s in chosen):
-        train_scorer(code_corpus(root, sizes[0], args.shard_mb), root / "scorer")
+        train_scorer(code_corpus(root, sizes[0] if sizes else 20, args.shard_mb), root / "scorer")
     rows: dict[str, list[dict]] = {}
     loads = []
-    for size in sizes:
-        for stage in chosen:
-            row = run_stage(stage, inputs_for(stage, size, args, root), root / "work", args.workers)
-            rows.setdefault(stage.name, []).append(row)
-            loads.append(row["load"])
-            print(f"  {size:g} MB {stage.name}: {row['mb']:.1f} MB, {row['wall']:.1f} s wall, {row['cpu']:.1f} s CPU, "
-                  f"peak {row['peak_process_mb']:.0f} MB (driver {row['peak_driver_mb']:.0f}, worker "
-                  f"{row['peak_worker_mb']:.0f}), load {row['load']:.1f}", flush=True)
-    meta = {"sizes": sizes, "workers": args.workers, "shard_mb": args.shard_mb,
+    items = [int(float(n)) for n in args.items.split(",") if n]
+    plan = [(size, stage) for size in sizes for stage in chosen if stage.kind != "items"]
+    plan += [(n, stage) for n in items for stage in chosen if stage.kind == "items"]
+    for size, stage in plan:
+        row = run_stage(stage, inputs_for(stage, size, args, root), root / "work", args.workers)
+        rows.setdefault(stage.name, []).append(row)
+        loads.append(row["load"])
+        unit = "files" if stage.kind == "items" else "MB"
+        print(f"  {size:g} {unit} {stage.name}: {row['mb']:.1f} MB, {row['wall']:.1f} s wall, {row['cpu']:.1f} s CPU, "
+              f"peak {row['peak_process_mb']:.0f} MB (driver {row['peak_driver_mb']:.0f}, worker "
+              f"{row['peak_worker_mb']:.0f}), load {row['load']:.1f}", flush=True)
+    meta = {"sizes": sizes, "items": items, "workers": args.workers, "shard_mb": args.shard_mb,
             "load": f"{min(loads):.1f}-{max(loads):.1f}"}
     if args.json:
         Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
