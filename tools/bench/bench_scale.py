@@ -21,6 +21,11 @@ A stage's own cost is its pipeline's CPU time minus that of the pipeline it exte
 fitted as a power law (exponent 1: linear; memory exponent near 0: flat), and the CPU time per MB at the largest
 size is projected to The Stack v2 (67.5 TB and about 3 billion files before near-dedup) in core-hours.
 
+Each run's tasks read one input shard each (``--task-mb``, default ``--shard-mb``: ``output.max_file_mb``), as
+a cluster run would, so the peak memory per process is that of one task, whatever the corpus size.
+``--items`` adds corpora of many small files (``items_*`` stages) for the per-file cost and memory of the
+single-task barrier jobs (exact_dedup's resolve, MinHash's order and cluster).
+
 Needs the `bench` extra (`pip install -e '.[bench]'`). Runs use 2 workers by default; on a shared machine
 CPU time is the steady figure (the load average is printed beside the table).
 """
@@ -226,15 +231,17 @@ def train_scorer(corpus: Path, out: Path, files: int = 3000) -> Path:
 
 # ---- one measured run ---------------------------------------------------------------------------------
 
-def pipeline_for(stage: Stage, inputs: Path, out: Path) -> dict:
+def pipeline_for(stage: Stage, inputs: Path, out: Path, task_mb: float) -> dict:
+    """One measured run. ``task_mb`` is ``output.max_file_mb``: input shards are grouped into tasks of about that
+    much input (curate's default, 512 MB, would run a 320 MB corpus as one task in one process)."""
     if stage.kind == "web":
         source = {"source": "warc", "with": {"paths": [str(inputs / "*.warc.gz")]}}
     elif stage.kind == "commits":
         source = {"source": "git_commits", "with": {"paths": [str(inputs / "*.bundle")]}}
     else:
         source = {"source": "jsonl", "with": {"paths": [str(inputs / "shard-*.jsonl")]}}
-    return {"name": f"bench-scale-{stage.name}", "inputs": [source], "output": {"dir": str(out)},
-            "steps": stage.steps}
+    return {"name": f"bench-scale-{stage.name}", "inputs": [source],
+            "output": {"dir": str(out), "max_file_mb": task_mb}, "steps": stage.steps}
 
 
 def input_size(stage: Stage, inputs: Path) -> tuple[float, int]:
@@ -248,12 +255,12 @@ def input_size(stage: Stage, inputs: Path) -> tuple[float, int]:
     return summary["mb"], summary["docs"]
 
 
-def run_stage(stage: Stage, inputs: Path, work: Path, workers: int) -> dict:
+def run_stage(stage: Stage, inputs: Path, work: Path, workers: int, task_mb: float) -> dict:
     out = work / f"out-{stage.name}"
     shutil.rmtree(out, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     pipeline = work / f"{stage.name}.yaml"
-    pipeline.write_text(yaml.safe_dump(pipeline_for(stage, inputs, out), sort_keys=False))
+    pipeline.write_text(yaml.safe_dump(pipeline_for(stage, inputs, out, task_mb), sort_keys=False))
     m = measure([sys.executable, "-m", "curate.cli", "run", str(pipeline), "-w", str(workers), "--no-progress",
                  "--json"], env={**os.environ, "PYTHONHASHSEED": "0"})
     if m.returncode:
@@ -471,7 +478,8 @@ def inputs_for(stage: Stage, size: float, args, root: Path) -> Path | None:
 
 
 def report(rows: dict[str, list[dict]], all_stages: list[Stage], meta: dict) -> None:
-    print(f"\nsizes {meta['sizes']} MB; workers {meta['workers']}; shards of ~{meta['shard_mb']} MB; "
+    print(f"\nsizes {meta['sizes']} MB; workers {meta['workers']}; shards of ~{meta['shard_mb']} MB, tasks of "
+          f"~{meta.get('task_mb', 512)} MB; "
           f"load average {meta['load']} during the runs (2-core shared machine)")
     print("\n".join(table(rows, all_stages)))
     print("\nGrowth and projection (The Stack v2: 67.5 TB, ~3B files before near-dedup; commits: Seed-Coder's 74M), "
@@ -493,6 +501,8 @@ def main() -> None:
                         help="file counts of the many-small-files corpora (items_* stages; default 0.1M,0.4M,1.6M)")
     parser.add_argument("--stages", default="all", help="comma-separated stage names (default all)")
     parser.add_argument("--shard-mb", type=float, default=10.0, help="MB per input shard (default 10)")
+    parser.add_argument("--task-mb", type=float, default=None,
+                        help="output.max_file_mb: MB of input per task (default: --shard-mb, one shard per task)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scratch", default=str(REPO / "out" / "bench-scale"))
     parser.add_argument("--json", default=None, metavar="FILE", help="write every figure to FILE")
@@ -520,7 +530,8 @@ def main() -> None:
     plan = [(size, stage) for size in sizes for stage in chosen if stage.kind != "items"]
     plan += [(n, stage) for n in items for stage in chosen if stage.kind == "items"]
     for size, stage in plan:
-        row = run_stage(stage, inputs_for(stage, size, args, root), root / "work", args.workers)
+        row = run_stage(stage, inputs_for(stage, size, args, root), root / "work", args.workers,
+                        args.task_mb or args.shard_mb)
         rows.setdefault(stage.name, []).append(row)
         loads.append(row["load"])
         unit = "files" if stage.kind == "items" else "MB"
@@ -528,6 +539,7 @@ def main() -> None:
               f"peak {row['peak_process_mb']:.0f} MB (driver {row['peak_driver_mb']:.0f}, worker "
               f"{row['peak_worker_mb']:.0f}), load {row['load']:.1f}", flush=True)
     meta = {"sizes": sizes, "items": items, "workers": args.workers, "shard_mb": args.shard_mb,
+            "task_mb": args.task_mb or args.shard_mb,
             "load": f"{min(loads):.1f}-{max(loads):.1f}"}
     if args.json:
         Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
