@@ -23,6 +23,7 @@ from curate_plugins._commits.repos import git_dir_of
 from curate_plugins._commits.sample import (
     DEFAULT_BOT_PATTERNS,
     DEFAULT_LOCKFILES,
+    AnyPattern,
     FileRules,
     compile_any,
     file_patches,
@@ -133,7 +134,7 @@ class CommitToChangePrediction(Transform):
         from curate_plugins._commits.snapshot import IndexRules  # noqa: F401  (imports pygit2 once per worker)
 
         self._state = None  # (repo path, Snapshot) of the repository being processed
-        self._bot = compile_any(self.params.bot_patterns)
+        self._bot = AnyPattern(self.params.bot_patterns) if self.params.bot_patterns else None
         self._rules = FileRules(compile_any(self.params.vendored), compile_any(self.params.lockfiles))
 
     # ---- the rule ---------------------------------------------------------------------------------------

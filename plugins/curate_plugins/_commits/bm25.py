@@ -10,6 +10,7 @@ default method). ``tests/plugins/test_commit_to_change_prediction.py`` checks th
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter, _count_elements  # the C counting loop behind Counter
 
@@ -46,11 +47,22 @@ def tokenize(text: str | bytes) -> Counter:
 
     Words are counted first and each distinct word is split once (cached): same result, less regex work.
     ``text`` may be the raw bytes of a file: invalid UTF-8 separates words as its replacement would."""
+    return _terms_of(_word_counts(text))
+
+
+def _word_counts(text: str | bytes) -> dict[bytes, int]:
     words: dict[bytes, int] = {}
     _count_elements(words, _words(text))
+    return words
+
+
+def _terms_of(words: dict[bytes, int]) -> Counter:
+    """Term counts of counted words (counts may be negative: a delta; words counted 0 are skipped)."""
     out: Counter = Counter()
     get, cache = out.get, _SPLIT_CACHE
     for word, count in words.items():
+        if not count:
+            continue
         parts = cache.get(word)
         for part in parts if parts is not None else _subwords(word):
             out[part] = get(part, 0) + count
@@ -60,7 +72,11 @@ def tokenize(text: str | bytes) -> Counter:
 def query_terms(text: str) -> list[str]:
     """The terms of ``tokenize`` as a list (a query needs no counts)."""
     cache = _SPLIT_CACHE
-    return [part for word in _words(text) for part in (cache.get(word) or _subwords(word))]
+    out: list[str] = []
+    for word in _words(text):
+        parts = cache.get(word)
+        out += parts if parts is not None else _subwords(word)  # () for a stop word: cached too
+    return out
 
 
 def path_text(path: str) -> str:
@@ -74,12 +90,13 @@ _REMOVED_LINES = re.compile(r"^-(.*)", re.MULTILINE)
 def diff_delta(hunks: str) -> Counter:
     """Term counts of the ``+`` lines minus those of the ``-`` lines of a file's diff hunks.
 
-    Adding it to the old version's counts gives the new version's exactly, because no token spans a line end."""
-    delta = tokenize("\n".join(_ADDED_LINES.findall(hunks)))
-    get = delta.get
-    for term, count in tokenize("\n".join(_REMOVED_LINES.findall(hunks))).items():
-        delta[term] = get(term, 0) - count
-    return delta
+    Adding it to the old version's counts gives the new version's exactly, because no token spans a line end.
+    Words are subtracted before they are split, so an edited line costs only the words it changed."""
+    words = _word_counts("\n".join(_ADDED_LINES.findall(hunks)))
+    get = words.get
+    for word, count in _word_counts("\n".join(_REMOVED_LINES.findall(hunks))).items():
+        words[word] = get(word, 0) - count
+    return _terms_of(words)
 
 
 def apply_delta(base: Counter, delta: Counter) -> Counter | None:
@@ -100,7 +117,9 @@ def apply_delta(base: Counter, delta: Counter) -> Counter | None:
 class IncrementalBM25:
     """BM25 (Lucene variant) over documents that are added, changed and removed one at a time.
 
-    Documents live in integer slots so that a query is scored with numpy over each term's postings."""
+    Documents live in integer slots. A query's short postings (the usual case: a repository's index holds
+    tens of files) are scored in plain Python, long ones with numpy over the slots; both compute bm25s' Lucene
+    formulas with the same float operations in the same order, so the scores do not depend on the path."""
 
     def __init__(self, k1: float = 1.5, b: float = 0.75):
         self.k1, self.b = k1, b
@@ -110,7 +129,7 @@ class IncrementalBM25:
         self.slots: dict[str, int] = {}
         self.ids: list[str | None] = []
         self._free: list[int] = []
-        self._length_of_slot = np.zeros(64)
+        self._length_of_slot: list[int] = []
         self.total = 0
 
     def __len__(self) -> int:
@@ -120,8 +139,7 @@ class IncrementalBM25:
         slot = self._free.pop() if self._free else len(self.ids)
         if slot == len(self.ids):
             self.ids.append(doc_id)
-            if slot >= len(self._length_of_slot):
-                self._length_of_slot = np.concatenate([self._length_of_slot, np.zeros(len(self._length_of_slot))])
+            self._length_of_slot.append(0)
         else:
             self.ids[slot] = doc_id
         self.slots[doc_id] = slot
@@ -196,50 +214,45 @@ class IncrementalBM25:
 
     def scores(self, query_terms) -> dict[str, float]:
         """doc id -> BM25 score for the unique terms of the query (documents matching no term are absent)."""
-        scores, matched = self._score_slots(query_terms)
-        if scores is None:
-            return {}
-        return {self.ids[i]: float(scores[i]) for i in np.flatnonzero(matched).tolist()}
+        return {self.ids[slot]: score for slot, score in self._score_slots(query_terms).items()}
 
     def top(self, query_terms, k: int) -> list[tuple[str, float]]:
         """The ``k`` best documents, best first; ties go to the smaller doc id."""
-        scores, matched = self._score_slots(query_terms)
-        if scores is None or k <= 0:
+        if k <= 0:
             return []
-        hits = np.flatnonzero(matched)
-        if len(hits) > k:  # keep every document scoring at least the k-th best, so ties are resolved by id
-            kth = np.partition(scores[hits], len(hits) - k)[len(hits) - k]
-            hits = hits[scores[hits] >= kth]
-        ranked = sorted(((self.ids[i], float(scores[i])) for i in hits.tolist()), key=lambda x: (-x[1], x[0]))
-        return ranked[:k]
+        ids = self.ids
+        return heapq.nsmallest(k, ((ids[slot], score) for slot, score in self._score_slots(query_terms).items()),
+                               key=lambda x: (-x[1], x[0]))
 
-    def _score_slots(self, query_terms):
+    def _score_slots(self, query_terms) -> dict[int, float]:
+        """slot -> score of the documents matching a term of the query."""
         n = len(self.lengths)
         if not n:
-            return None, None
+            return {}
         avg = self.total / n
-        scores = np.zeros(len(self.ids))
-        matched = np.zeros(len(self.ids), dtype=bool)
-        small: dict[int, float] = {}  # short postings are cheaper in Python than through numpy
+        small: dict[int, float] = {}  # sums of the short postings' terms
         lengths, k1, b = self._length_of_slot, self.k1, self.b
-        norm = None  # per slot: the denominator of bm25s' Lucene tf component, minus tf
+        dense = None  # sums of the long postings' terms, per slot (numpy)
         for term in sorted(set(query_terms)):  # a fixed order: float sums do not depend on the hash seed
             bucket = self.postings.get(term)
             if not bucket:
                 continue
             idf = _score_idf_lucene(len(bucket), n)
             if len(bucket) < 48:
-                if norm is None:
-                    norm = (k1 * ((1 - b) + b * lengths / avg)).tolist()
+                get = small.get
                 for slot, tf in bucket.items():  # = idf * _score_tfc_lucene(tf, length, avg, k1, b)
-                    small[slot] = small.get(slot, 0.0) + idf * tf / (norm[slot] + tf)
+                    small[slot] = get(slot, 0.0) + idf * tf / (k1 * ((1 - b) + b * lengths[slot] / avg) + tf)
                 continue
+            if dense is None:
+                dense, matched = np.zeros(len(lengths)), np.zeros(len(lengths), bool)
+                length_array = np.array(lengths, float)
             slots = np.fromiter(bucket.keys(), np.int64, len(bucket))
             tf = np.fromiter(bucket.values(), np.float64, len(bucket))
-            scores[slots] += idf * _score_tfc_lucene(tf, lengths[slots], avg, k1, b)
+            dense[slots] += idf * _score_tfc_lucene(tf, length_array[slots], avg, k1, b)
             matched[slots] = True
-        if small:
-            slots = np.fromiter(small.keys(), np.int64, len(small))
-            scores[slots] += np.fromiter(small.values(), np.float64, len(small))
-            matched[slots] = True
-        return scores, matched
+        if dense is None:
+            return small
+        scores = dict(zip(np.flatnonzero(matched).tolist(), dense[matched].tolist()))
+        for slot, value in small.items():
+            scores[slot] = scores.get(slot, 0.0) + value
+        return scores

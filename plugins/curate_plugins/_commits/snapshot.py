@@ -248,9 +248,9 @@ class Snapshot:
         if found is None or (limit > len(found[0]) and found[1] > len(found[0])):
             if len(self._heads) >= 2048:
                 self._heads.clear()
-            blob = self.repo[blob_id]
+            data = self.repo.odb.read(blob_id)[1]  # the raw content only: half the cost of a Blob object
             keep = max(limit, self.rules.head_bytes)
-            found = self._heads[blob_id] = (blob.data if blob.size <= keep else blob.data[:keep], blob.size)
+            found = self._heads[blob_id] = (data if len(data) <= keep else data[:keep], len(data))
         data, size = found
         return (data if size <= limit else data[:limit]).decode("utf-8", "replace"), size
 
