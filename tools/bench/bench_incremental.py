@@ -100,12 +100,25 @@ def folder_usage(folder: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def live_index(step: Path) -> tuple[int, int]:
+    """(parts, bytes) of the index a next run reads: the parts of the committed snapshot (CURRENT)."""
+    from curate import IndexStore
+
+    parts = IndexStore(str(step)).parts()
+    sizes = [folder_usage(path)[1] if path.is_dir() else path.stat().st_size
+             for path in (step / "parts" / part.name for part in parts) if path.exists()]
+    return len(parts), sum(sizes)
+
+
 def state_figures(corpus: Path) -> dict:
-    """Files and bytes of the state directory, of its persistent indexes, and of the run records."""
+    """Files and bytes of the state directory, of its persistent indexes (on disk, and the live part of them),
+    and of the run records."""
     state = corpus / "state"
-    index = {step.name: folder_usage(step) for step in sorted((state / "index").glob("*")) if step.is_dir()}
-    return {"state": folder_usage(state), "index": index, "runs": folder_usage(corpus / "runs"),
-            "index_files": sum(f for f, _ in index.values()), "index_bytes": sum(b for _, b in index.values())}
+    steps = [step for step in sorted((state / "index").glob("*")) if step.is_dir()]
+    index = {step.name: folder_usage(step) for step in steps}
+    return {"state": folder_usage(state), "index": index, "live": {step.name: live_index(step) for step in steps},
+            "runs": folder_usage(corpus / "runs"), "index_files": sum(f for f, _ in index.values()),
+            "index_bytes": sum(b for _, b in index.values())}
 
 
 def run_once(pipeline: Path, workers: int) -> dict:
@@ -152,8 +165,10 @@ def report(variant: str, rows: list[dict], input_bytes: int, fig: dict) -> None:
     print(f"  CPU growth: {growth * 1000:+.1f} ms per run of history (least squares; "
           f"{growth * 365:+.1f} s per run after a year of daily runs)")
     for step, (files, nbytes) in fig["index"].items():
+        parts, live = fig.get("live", {}).get(step, (0, 0))
         print(f"  index {step}: {files} files, {nbytes / 1e6:.2f} MB, {nbytes / input_bytes:.3f} bytes per input "
-              "byte (on disk, snapshots kept for rollback included)")
+              f"byte on disk (snapshots kept for rollback included); live (CURRENT): {parts} parts, "
+              f"{live / 1e6:.2f} MB, {live / input_bytes:.3f} bytes per input byte")
     state_files, state_bytes = fig["state"]
     print(f"  state/: {state_files} files, {state_bytes / 1e6:.2f} MB; runs/: {fig['runs'][0]} files, "
           f"{fig['runs'][1] / 1e6:.2f} MB; input {input_bytes / 1e6:.1f} MB")
