@@ -351,33 +351,64 @@ def table(rows: dict[str, list[dict]], all_stages: list[Stage]) -> list[str]:
     return lines
 
 
-def projection(rows: dict[str, list[dict]], all_stages: list[Stage]) -> list[str]:
-    """Per stage: growth of CPU and memory between the sizes, the marginal speed, and core-hours at scale."""
-    lines = ["| stage | CPU growth (last two sizes) | peak memory growth | MB per CPU-s (marginal) "
-             "| fixed CPU s per run | core-hours at scale | peak MB per process |", "|---|---|---|---:|---:|---|---:|"]
+def compact_table(rows: dict[str, list[dict]], all_stages: list[Stage]) -> list[str]:
+    """One row per stage, the sizes side by side (docs/scale.md's table)."""
+    lines = ["| stage | input MB (files) | stage CPU s | whole run CPU s | wall s | peak MB, largest process |",
+             "|---|---|---|---|---|---|"]
     for stage in all_stages:
         runs = rows.get(stage.name, [])
         if not runs:
             continue
-        mbs = [r["docs"] if stage.kind == "items" else r["mb"] for r in runs]
+        sizes = " / ".join(f"{r['mb']:.0f}" for r in runs)
+        if stage.kind == "items":
+            sizes += " (" + " / ".join(f"{r['docs'] / 1e6:g}M" for r in runs) + ")"
+        own = " / ".join(f"{own_cpu(rows, stage, i):.1f}" for i in range(len(runs)))
+        cpu = " / ".join(f"{r['cpu']:.1f}" for r in runs)
+        wall = " / ".join(f"{r['wall']:.0f}" for r in runs)
+        peak = " / ".join(f"{r['peak_process_mb']:.0f}" for r in runs)
+        lines.append(f"| {stage.label or stage.name} | {sizes} | {own} | {cpu} | {wall} | {peak} |")
+    return lines
+
+
+def line_fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """Least-squares line y = fixed + slope * x over all sizes, and its largest residual relative to y."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    den = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+    fixed = my - slope * mx
+    worst = max((abs(fixed + slope * x - y) / y for x, y in zip(xs, ys) if y > 0), default=0.0)
+    return fixed, slope, worst
+
+
+def projection(rows: dict[str, list[dict]], all_stages: list[Stage]) -> list[str]:
+    """Per stage: a line through CPU against size (fixed + per MB), the growth of peak memory, and core-hours at
+    scale, linear in the fitted cost per MB."""
+    lines = ["| stage | CPU fit: fixed s + s per MB (files) | worst residual | MB per CPU-s | peak memory growth "
+             "| core-hours at scale | peak MB per process |", "|---|---|---:|---:|---|---|---:|"]
+    for stage in all_stages:
+        runs = rows.get(stage.name, [])
+        if len(runs) < 2:
+            continue
+        xs = [r["docs"] if stage.kind == "items" else r["mb"] for r in runs]
         cpus = [own_cpu(rows, stage, i) for i in range(len(runs))]
         mems = [r["peak_process_mb"] for r in runs]
-        per_mb = marginal(mbs, cpus)
-        fixed = max(cpus[-1] - per_mb * mbs[-1], 0.0)
-        speed = f"{1 / per_mb:.1f}" if per_mb else "-"
-        if stage.kind == "items":
-            speed = f"{1 / per_mb:,.0f} files" if per_mb else "-"
-        lines.append(f"| {stage.label or stage.name} | {growth_word(power_fit(mbs[-2:], cpus[-2:]))} | "
-                     f"{growth_word(power_fit(mbs, mems), memory=True)} | {speed} | {fixed:.1f} | "
-                     f"{at_scale(stage, runs, per_mb, cpus)} | {mems[-1]:.0f} |")
+        fixed, per_mb, worst = line_fit(xs, cpus)
+        per_mb = max(per_mb, 0.0)
+        unit = "file" if stage.kind == "items" else "MB"
+        scale = 1e6 if stage.kind == "items" else 1.0
+        speed = (f"{1 / per_mb:,.0f} files" if stage.kind == "items" else f"{1 / per_mb:.1f}") if per_mb else "-"
+        fit = f"{fixed:.1f} + {per_mb * scale:.3f} per {'1M files' if scale > 1 else unit}"
+        lines.append(f"| {stage.label or stage.name} | {fit} | {worst:.0%} | {speed} | "
+                     f"{growth_word(power_fit(xs, mems), memory=True)} | {at_scale(stage, runs, per_mb, cpus)} | "
+                     f"{mems[-1]:.0f} |")
     return lines
 
 
 def at_scale(stage: Stage, runs: list[dict], per_mb: float, cpus: list[float]) -> str:
-    """Core-hours at the stage's own target scale, linear in the marginal cost."""
+    """Core-hours at the stage's own target scale, linear in the fitted cost."""
     if stage.kind == "commits":  # per commit: Seed-Coder's 74M commits
-        docs = [r["docs"] for r in runs]
-        per_commit = marginal(docs, cpus)
+        per_commit = max(line_fit([r["docs"] for r in runs], cpus)[1], 0.0)
         return f"{per_commit * 74e6 / 3600:,.0f} for 74M commits"
     if stage.kind == "web":
         return f"{per_mb * 1e6 / 3600:,.0f} per TB of HTML"
@@ -481,9 +512,11 @@ def report(rows: dict[str, list[dict]], all_stages: list[Stage], meta: dict) -> 
     print(f"\nsizes {meta['sizes']} MB; workers {meta['workers']}; shards of ~{meta['shard_mb']} MB, tasks of "
           f"~{meta.get('task_mb', 512)} MB; "
           f"load average {meta['load']} during the runs (2-core shared machine)")
+    print("\n".join(compact_table(rows, all_stages)))
+    print("\nEvery run:")
     print("\n".join(table(rows, all_stages)))
     print("\nGrowth and projection (The Stack v2: 67.5 TB, ~3B files before near-dedup; commits: Seed-Coder's 74M), "
-          "linear in the CPU time per MB between the two largest sizes:")
+          "linear in the fitted CPU time per MB (per file for the many-small-files rows):")
     print("\n".join(projection(rows, all_stages)))
     print("\nBarrier jobs measured (task wall seconds from the task logs; inflated by the load):")
     print("\n".join(segments_table(rows)))
