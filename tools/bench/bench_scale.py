@@ -158,32 +158,37 @@ def summary_file(corpus: Path) -> Path:
     return corpus.with_name(corpus.name + ".json")
 
 
-def web_corpus(root: Path, mb: float) -> tuple[Path, int]:
-    """Copies of the real web pages, one WARC shard each, about ``mb`` MB of HTML in all."""
-    copies = max(1, round(mb / html_mb()))
-    folder = root / f"web-{copies}"
+def built_once(folder: Path, fill) -> Path:
+    """``folder``, filled by ``fill(tmp)`` in a temporary folder renamed into place the first time."""
     if not folder.exists():
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        fill(tmp)
+        tmp.rename(folder)
+    return folder
+
+
+def web_corpus(root: Path, mb: float) -> tuple[Path, int]:
+    """Copies of the real web pages, one WARC shard each, about ``mb`` MB of HTML in all."""
+    copies = max(1, round(mb / html_mb()))
+
+    def fill(tmp: Path) -> None:
         for i in range(copies):
             shutil.copyfile(WEB_WARC, tmp / f"pages-{i:04d}.warc.gz")
-        tmp.rename(folder)
-    return folder, copies
+
+    return built_once(root / f"web-{copies}", fill), copies
 
 
 def commit_corpus(root: Path, copies: int) -> Path:
     """``copies`` copies of the real repositories (bundles with their full history)."""
-    folder = root / f"commits-{copies}"
-    if not folder.exists():
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+
+    def fill(tmp: Path) -> None:
         for i in range(copies):
             for bundle in sorted(BUNDLES.glob("*.bundle")):
                 os.link(bundle, tmp / f"{bundle.stem}-{i:03d}.bundle")
-        tmp.rename(folder)
-    return folder
+
+    return built_once(root / f"commits-{copies}", fill)
 
 
 _HTML_MB: list[float] = []
@@ -448,7 +453,7 @@ def items_table(rows: dict[str, list[dict]], all_stages: list[Stage]) -> list[st
         per_item = marginal(docs, extra) * 2**20
         lines.append(f"| {stage.name} | driver peak above {stage.base} | | "
                      f"{' / '.join(f'{x:+.0f} MB' for x in extra)} | {per_item:.0f} bytes per file | "
-                     f"{per_item * STACK_V2_FILES / 2**30:,.0f} GiB for 3B files |")
+                     f"{per_item * STACK_V2_FILES / 2**30:,.0f} GiB for 3B files in one run, if linear |")
     return lines
 
 
