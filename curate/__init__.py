@@ -6,7 +6,7 @@ import-linter contracts in pyproject.toml keep it so.
 
 from datatrove.data import Document
 
-from curate.gitutil import list_repositories, open_repository, repo_name, repository_problems
+from curate.gitutil import GitError, list_repositories, open_repository, repo_name, repository_problems, run_git
 from curate.indexstore import IndexPart, IndexStore, Snapshot
 from curate.io import AtomicFile, JsonlZstShard, doc_to_record, iter_shard, open_shard, record_to_doc
 from curate.langmap import UNKNOWN_LANGUAGE, language_for_path, programming_languages
@@ -43,7 +43,7 @@ __all__ = [
     "rename_key",
     # sources and paths
     "DEFAULT_VENDORED", "GitReposSource", "JsonlSource", "ParquetSource", "RecordParams", "RecordSource",
-    "expand_paths", "list_repositories", "open_repository", "repo_name", "repository_problems",
+    "expand_paths", "GitError", "list_repositories", "open_repository", "repo_name", "repository_problems", "run_git",
     # languages
     "UNKNOWN_LANGUAGE", "language_for_path", "programming_languages",
     # storage: atomic files, shards, the corpus directory, persistent indexes

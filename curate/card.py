@@ -37,12 +37,17 @@ SIZE_CATEGORIES = [(1e3, "n<1K"), (1e4, "1K<n<10K"), (1e5, "10K<n<100K"), (1e6, 
 
 
 def write_card(corpus_dir: str, force: bool = False) -> str | None:
-    """Write ``README.md`` in the corpus; returns its path, or None if a hand-written README is in the way."""
-    corpus = open_corpus(corpus_dir)
+    """Write ``README.md`` in the corpus; returns its path, or None if a hand-written README is in the way.
+    A corpus whose every run was rolled back has no card."""
+    corpus = CorpusDir(corpus_dir)
     path = corpus.path("README.md")
     current = read_bytes(path)
     if current is not None and MARKER.encode() not in current and not force:
         return None
+    if current is not None and not corpus.list_runs():
+        corpus.remove_tree(path)
+        return path
+    corpus = open_corpus(corpus_dir)
     atomic_write_bytes(path, render_card(corpus_facts(corpus_dir), corpus).encode())
     return path
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from importlib.metadata import entry_points
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from curate import registry
 from curate.config import ConfigError, PipelineSpec, apply_override, load_yaml, validate_pipeline
+
+#: exit codes (README, "Exit codes")
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_REFUSED, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 
 console = Console() if Console().is_terminal else Console(width=160)
 err_console = Console(stderr=True) if Console(stderr=True).is_terminal else Console(stderr=True, width=160)
@@ -89,7 +94,8 @@ def validate(pipeline, overrides, output):
     """Check PIPELINE without running it; report every problem at once with its YAML path."""
     resolved = _validated(pipeline, overrides, output, "")
     steps = ", ".join(s.step_id for s in resolved.steps)
-    console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'})")
+    warned = f"; {len(resolved.warnings)} warning(s)" if resolved.warnings else ""
+    console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'}{warned})")
 
 
 def _validated(pipeline, overrides, output, consequence: str):
@@ -98,13 +104,15 @@ def _validated(pipeline, overrides, output, consequence: str):
         raw = _load(pipeline, overrides, output)
     except ConfigError as exc:
         err_console.print(str(exc), markup=False)
-        sys.exit(2)
+        sys.exit(EXIT_INVALID)
     resolved, errors = validate_pipeline(raw)
     if errors:
         err_console.print(f"{pipeline}: {len(errors)} problem(s){consequence}", style="bold red")
         for error in errors:
-            err_console.print(f"  {error}", markup=False, highlight=False)
-        sys.exit(1)
+            err_console.print(f"  {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_INVALID)
+    for warning in resolved.warnings:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True, style="yellow")
     return resolved
 
 
@@ -116,32 +124,115 @@ def _validated(pipeline, overrides, output, consequence: str):
               help="Tasks running at once, on every executor (default: executor.workers, else all cores locally, "
                    "as many as Ray can place, no limit on Slurm).")
 @click.option("--restart", is_flag=True, help="Discard an interrupted run instead of resuming it.")
+@click.option("--rebuild-index", "rebuild_index", multiple=True, metavar="STEP",
+              help="The index settings of step STEP changed: rebuild its index from the corpus's kept documents "
+                   "(as a run of its own), then run the new shards against it.")
+@click.option("--backfill", is_flag=True, help="Steps were added or changed: apply them to the existing output as "
+                                               "a new run first, then run the new shards.")
+@click.option("--accept-changes", is_flag=True, help="Steps were added, removed or changed: run the new shards "
+                                                     "only; earlier output keeps the earlier pipeline.")
+@click.option("--allow-other-pipeline", is_flag=True, help="Let a pipeline with another name add to this corpus.")
 @click.option("--no-progress", is_flag=True, help="Do not show the live progress line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def run(pipeline, overrides, output, workers, restart, no_progress, as_json):
-    """Run PIPELINE over the input shards not yet in the corpus."""
+def run(pipeline, overrides, output, workers, restart, rebuild_index, backfill, accept_changes,
+        allow_other_pipeline, no_progress, as_json):
+    """Run PIPELINE over the input shards not yet in the corpus.
+
+    Exit codes: 0 done (or nothing to do), 1 the run failed, 2 invalid pipeline or output directory, 3 the corpus
+    refuses the run (the pipeline differs from the one that built it; the message names the way forward),
+    4 another run holds the corpus, 130 interrupted."""
     from curate.report import print_summary
-    from curate.run import RunError, run_pipeline
+    from curate.run import RunError, RunOptions, run_pipeline
 
     resolved = _validated(pipeline, overrides, output, "; nothing was run")
+    options = RunOptions(rebuild_index=tuple(rebuild_index), backfill=backfill, accept_changes=accept_changes,
+                         allow_other_pipeline=allow_other_pipeline)
     try:
         result = run_pipeline(resolved, workers=workers, restart=restart,
                               show_progress=not no_progress and err_console.is_terminal,
-                              echo=lambda m: err_console.print(m, markup=False))
+                              echo=lambda m: err_console.print(m, markup=False, highlight=False, soft_wrap=True),
+                              options=options)
     except RunError as exc:
-        err_console.print(f"error: {exc}", markup=False, style="red")
-        sys.exit(1)
+        err_console.print(f"error: {exc}", markup=False, style="red", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted: run the same command again to finish the run; completed shards are "
                           "not redone", markup=False)
-        sys.exit(130)
-    if result.summary is None:
+        sys.exit(EXIT_INTERRUPTED)
+    summaries = [s for s in result.earlier if s] + ([result.summary] if result.summary else [])
+    if not summaries:
         return
     if as_json:
-        click.echo(json.dumps(result.summary, indent=2))
-    else:
-        print_summary(result.summary, console)
+        click.echo(json.dumps(result.summary or summaries[-1], indent=2))
+        return
+    for summary in summaries:
+        print_summary(summary, console)
+    if result.summary:
         console.print(f"output: {resolved.spec.output.dir}/data/{result.run_id}")
+
+
+@main.command("runs")
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs_command(corpus_dir, as_json):
+    """The runs of CORPUS_DIR: kind, status, pipeline and its lineage fingerprint, shards, documents."""
+    from curate.history import rolled_back, run_rows
+    from curate.state import CorpusDir
+
+    corpus = CorpusDir(corpus_dir)
+    rows = run_rows(corpus)
+    if as_json:
+        click.echo(json.dumps({"runs": rows, "rolled_back": rolled_back(corpus)}, indent=2, default=str))
+        return
+    table = Table(title=f"runs of {corpus_dir}", title_justify="left")
+    for col in ("run", "kind", "status", "pipeline", "fingerprint", "shards", "docs in", "docs out", "errors",
+                "started"):
+        table.add_column(col, justify="right" if col in ("shards", "docs in", "docs out", "errors") else "left")
+    for row in rows:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["started"])) if row["started"] else "-"
+        kind = row["kind"] + (f" ({', '.join(row['steps'])})" if row["steps"] else "")
+        shards = f"{row['shards']}" + (f" (+{row['skipped']} skipped)" if row["skipped"] else "")
+        table.add_row(row["run"], kind, row["status"], row["pipeline"], row["fingerprint"], shards,
+                      _count(row["docs_in"]), _count(row["docs_out"]), _count(row["errors"]), started)
+    console.print(table)
+    for event in rolled_back(corpus):
+        console.print(f"rolled back: {event['run']} at "
+                      f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(event['at']))}", markup=False)
+
+
+def _count(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+@main.command("rollback")
+@click.argument("corpus_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("run_id", required=False)
+def rollback_command(corpus_dir, run_id):
+    """Undo the last run of CORPUS_DIR (RUN_ID, if given, must be it): its output, excluded records, index
+    snapshots and manifest entries go, atomically, so its shards can be run again. A rollback killed half-way
+    is finished by the next `curate rollback` or `curate run`."""
+    from curate.history import HistoryError, rollback
+    from curate.lock import CorpusBusy, CorpusLocks, this_owner
+    from curate.state import CorpusDir
+
+    corpus = CorpusDir(corpus_dir)
+    locks = CorpusLocks(corpus.lock_folders())
+    try:
+        locks.acquire(this_owner(), echo=lambda m: err_console.print(m, markup=False))
+    except CorpusBusy as exc:
+        err_console.print(f"error: {exc}", markup=False, style="red", soft_wrap=True)
+        sys.exit(EXIT_LOCKED)
+    try:
+        journal = rollback(corpus, run_id)
+    except HistoryError as exc:
+        err_console.print(f"error: {exc}", markup=False, style="red", soft_wrap=True)
+        sys.exit(EXIT_REFUSED)
+    finally:
+        locks.release()
+    from curate.card import publish_card
+
+    publish_card(corpus_dir, lambda m: err_console.print(m, markup=False))
+    console.print(f"rolled back {journal['run_id']} ({journal['kind']}): its shards can be run again", markup=False)
 
 
 @main.command("finish")
@@ -164,9 +255,10 @@ def finish(corpus_dir: str) -> None:
     if errors:
         raise click.ClickException(f"{pending['run_id']}/pipeline.yaml: " + "; ".join(errors))
     try:
-        result = run_pipeline(resolved, show_progress=False, echo=click.echo)
+        result = run_pipeline(resolved, show_progress=False, echo=click.echo, finishing=True)
     except RunError as exc:
-        raise click.ClickException(str(exc)) from exc
+        err_console.print(f"error: {exc}", markup=False, style="red", soft_wrap=True)
+        sys.exit(exc.exit_code)
     if result.summary:
         click.echo(f"{result.run_id} finished: {result.summary['docs_in']} documents in, "
                    f"{result.summary['docs_out']} out")
@@ -181,18 +273,21 @@ def plugins():
 
 @plugins.command("list")
 def plugins_list():
-    """Every installed plugin: name, kind, origin and summary."""
+    """Every installed plugin: name, kind, origin and summary. Broken and clashing entries are listed too."""
     table = Table(title="curate plugins", title_justify="left")
     for col in ("name", "kind", "origin", "summary"):
         table.add_column(col)
     for name in registry.names():
-        info = registry.info(name)
-        try:
-            cls = info.load()
-            kind, summary = cls.kind, _first_line(cls.__doc__)
-        except registry.PluginError as exc:
-            kind, summary = "?", f"[red]{exc}[/red]"
-        table.add_row(name, kind, info.origin, summary)
+        clash = registry.clash_message(name)
+        for info in registry.providers(name):
+            try:
+                cls = info.load()
+                kind, summary = cls.kind, _first_line(cls.__doc__)
+            except registry.PluginError as exc:
+                kind, summary = "broken", str(exc)
+            if clash:
+                kind, summary = f"{kind}, CLASH", f"{summary} (two distributions register '{name}')"
+            table.add_row(name, kind, info.origin, Text(summary))
     console.print(table)
 
 
@@ -204,8 +299,8 @@ def plugins_show(name):
         info = registry.info(name)
         cls = info.load()
     except registry.PluginError as exc:
-        err_console.print(str(exc), markup=False)
-        sys.exit(1)
+        err_console.print(str(exc), markup=False, soft_wrap=True)
+        sys.exit(EXIT_INVALID)
     console.print(f"[bold]{name}[/bold] ({cls.kind}) from {info.origin}: {info.entry_point.value}")
     console.print((cls.__doc__ or "").strip(), markup=False)
     table = Table(title="parameters (with:)", title_justify="left")

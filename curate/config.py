@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curate import registry
+from curate.state import output_dir_problems
 
 
 class Strict(BaseModel):
@@ -36,6 +37,9 @@ class StepSpec(Strict):
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="The plugin's parameters.")
     id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$",
                            description="Stable id of the step (names its index and stats). Default: the plugin name.")
+    max_error_share: float | None = Field(None, ge=0, le=1, description="This step's limit on the share of "
+                                                                       "documents it may fail on (see the top-level "
+                                                                       "max_error_share). Default: that one.")
     batch_size: int | None = Field(None, ge=1, description="Documents the plugin receives at once (its filter_batch "
                                                            "or annotate_batch hook). Default: the plugin's own.")
 
@@ -118,6 +122,8 @@ ExecutorSpec = Annotated[LocalExecutorSpec | RayExecutorSpec | SlurmExecutorSpec
 class StateSpec(Strict):
     """The `state:` section: where the manifest and persistent indexes live."""
     dir: str | None = Field(None, description="State directory. Default: <output.dir>/state.")
+    index_history: int = Field(5, ge=0, description="How many of the last runs `curate rollback` can undo one "
+                                                    "after another: index parts they need are kept until then.")
 
 
 class PipelineSpec(Strict):
@@ -130,6 +136,10 @@ class PipelineSpec(Strict):
     state: StateSpec = Field(default_factory=StateSpec, description="Where the manifest and indexes live.")
     steps: list[StepSpec] = Field(default_factory=list)
     strict: bool = Field(False, description="Stop at the first bad record instead of excluding it with a reason.")
+    max_error_share: float = Field(0.001, ge=0, le=1, description="A run fails (nothing published, shards not "
+                                                                  "consumed) when a step raised on more than this "
+                                                                  "share of the documents it saw. Such documents go "
+                                                                  "to excluded/ as `error:<Type>` either way.")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -175,26 +185,59 @@ def load_yaml(path: str | Path) -> dict:
 
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_KEY_PATH = re.compile(r"[^.\[\]=]+(\.[^.\[\]=]+|\[\d+\])*")
 
 
 def apply_override(data: dict, assignment: str) -> None:
     """Apply ``a.b[0].c=value`` (value parsed as YAML) to a loaded pipeline mapping.
 
-    A list index equal to the list's length appends a new entry, so ``inputs[1].with.paths=[...]`` works.
+    A list index equal to the list's length appends a new entry, so ``inputs[1].with.paths=[...]`` works; a list
+    may also be indexed with a dot (``steps.2.with.x``). A path that does not fit the pipeline is a ConfigError.
     """
     if "=" not in assignment:
         raise ConfigError([f"--set {assignment!r}: expected KEY=VALUE, e.g. executor.workers=2"])
     key, raw = assignment.split("=", 1)
     parts = [name if name else int(index) for name, index in _TOKEN.findall(key)]
-    if not parts:
-        raise ConfigError([f"--set {assignment!r}: empty key"])
-    node = data
+    if not _KEY_PATH.fullmatch(key):
+        raise ConfigError([f"--set {assignment!r}: {key!r} is not a key path (write e.g. steps[2].with.threshold)"])
     try:
-        for part, nxt in zip(parts, parts[1:]):
-            node = _child(node, part, [] if isinstance(nxt, int) else {})
-        _assign(node, parts[-1], yaml.safe_load(raw))
-    except (IndexError, KeyError, TypeError) as exc:
-        raise ConfigError([f"--set {assignment!r}: cannot set {key} ({exc})"]) from exc
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError([f"--set {assignment!r}: the value is not valid YAML ({first})"]) from exc
+    node, walked = data, []
+    for part, nxt in zip(parts, parts[1:] + [None]):
+        part = _as_index(node, part)
+        problem = _step_problem(node, part)
+        if problem:
+            where = _path_text(walked) or "the pipeline"
+            raise ConfigError([f"--set {assignment!r}: cannot set {key}: {where} {problem}"])
+        if nxt is None:
+            _assign(node, part, value)
+            return
+        node = _child(node, part, [] if isinstance(nxt, int) else {})
+        walked.append(part)
+
+
+def _as_index(node, part):
+    return int(part) if isinstance(node, list) and isinstance(part, str) and part.isdigit() else part
+
+
+def _step_problem(node, part) -> str | None:
+    """Why ``part`` cannot be looked up in ``node``, or None."""
+    if isinstance(node, list):
+        if not isinstance(part, int):
+            return "is a list: index it by number, e.g. [0]"
+        if part > len(node):
+            return f"has {len(node)} entries: [{part}] is beyond the end (use [{len(node)}] to append)"
+        return None
+    if isinstance(node, dict):
+        return "is a mapping: name a key, not an index" if isinstance(part, int) else None
+    return f"is a {type(node).__name__} value ({node!r}), not a mapping or a list"
+
+
+def _path_text(parts: list) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(parts))
 
 
 def _child(node, part, empty):
@@ -232,9 +275,15 @@ class ResolvedPipeline:
     inputs: list[ResolvedStep] = field(default_factory=list)
     steps: list[ResolvedStep] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
+    #: problems the run handles itself (``Plugin.warnings``): reported by validate, not fatal
+    warnings: list[str] = field(default_factory=list)
 
 
 def _resolve(spec, yaml_path: str, name: str, errors: list[str], want_source: bool):
+    clash = registry.clash_message(name)
+    if clash:
+        errors.append(f"{yaml_path}.{'source' if want_source else 'uses'}: {clash}")
+        return None
     try:
         cls = registry.get(name)
     except registry.PluginError as exc:
@@ -289,14 +338,18 @@ def validate_pipeline(raw: dict, run_checks: bool = True) -> tuple[ResolvedPipel
             step.step_id = step_id
             resolved.steps.append(step)
     errors += _executor_step_errors(getattr(spec.executor, "gpus", {}), seen)
+    errors += output_dir_problems(spec.output.dir)
+    if spec.state.dir:
+        errors += output_dir_problems(spec.state.dir, "state.dir")
     if spec.executor.kind == "ray" and importlib.util.find_spec("ray") is None:
         errors.append("executor.kind: module 'ray' is not installed: pip install 'curate[ray]'")
     if not errors:
         errors += _schema_errors(resolved)
     if run_checks and not errors:
         for step in resolved.inputs + resolved.steps:
-            for problem in step.cls(step.params).check():
-                errors.append(f"{step.yaml_path}.with: {problem}")
+            plugin = step.cls(step.params)
+            errors += [f"{step.yaml_path}.with: {problem}" for problem in plugin.check()]
+            resolved.warnings += [f"{step.yaml_path}.with: {problem}" for problem in plugin.warnings()]
     return (resolved if not errors else None), errors
 
 

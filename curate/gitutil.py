@@ -43,6 +43,74 @@ def repository_problems(patterns: list[str], metadata_file: str | None) -> list[
     return problems
 
 
+def bundle_warnings(patterns: list[str]) -> list[str]:
+    """Bad ``.bundle`` files among the repositories: not a bundle, truncated, corrupt. Warnings, not errors: a
+    run excludes each as one ``unreadable_repository`` record and goes on. Pack checksums are verified for the
+    first ``BUNDLE_CHECK_BYTES`` bytes of bundles; beyond, only their headers."""
+    warnings, budget = [], BUNDLE_CHECK_BYTES
+    for path in list_repositories(patterns):
+        if Path(path).is_file():
+            size = Path(path).stat().st_size
+            problem = bundle_problem(path, verify_pack=size <= budget)
+            budget -= size
+            if problem:
+                warnings.append(f"paths: {path}: {problem}; the run excludes it as unreadable_repository")
+    return warnings
+
+
+#: how many bytes of bundles ``curate validate`` reads to verify their pack checksums
+BUNDLE_CHECK_BYTES = 1 << 30
+_BUNDLE_SIGNATURES = (b"# v2 git bundle\n", b"# v3 git bundle\n")
+
+
+def bundle_problem(path: str, verify_pack: bool = True) -> str | None:
+    """Why ``path`` is not a usable git bundle (not a bundle, no pack, truncated, corrupt), or None. The pack's
+    last 20 bytes are the SHA-1 of the rest of the pack: a cut or damaged file fails that test."""
+    import hashlib
+
+    with open(path, "rb") as handle:
+        first = handle.readline(64)
+        if first not in _BUNDLE_SIGNATURES:
+            return f"not a git bundle (it starts with {first[:24]!r})"
+        while True:
+            line = handle.readline(1 << 16)
+            if not line:
+                return "truncated: the bundle ends inside its header"
+            if line == b"\n":
+                break
+        start = handle.tell()
+        if handle.read(4) != b"PACK":
+            return "corrupt: no pack data after the bundle header"
+        if not verify_pack:
+            return None
+        size = os.fstat(handle.fileno()).st_size - start
+        if size < 32:
+            return "truncated: the pack is incomplete"
+        handle.seek(start)
+        digest, left = hashlib.sha1(), size - 20
+        while left:
+            block = handle.read(min(left, 1 << 20))
+            digest.update(block)
+            left -= len(block)
+        if digest.digest() != handle.read(20):
+            return "truncated or corrupt: the pack's checksum does not match its content"
+    return None
+
+
+class GitError(Exception):
+    """A git command failed; the message holds git's own error output."""
+
+
+def run_git(args: list[str], text: bool = False) -> str | bytes:
+    """Run git; on failure raise ``GitError`` with the command and git's stderr."""
+    proc = subprocess.run(["git", *args], capture_output=True, text=text)
+    if proc.returncode != 0:
+        err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode("utf-8", "replace")
+        shown = " ".join(a for a in args if not a.startswith("/"))
+        raise GitError(f"git {shown} failed (exit {proc.returncode}): {err.strip()[-2000:]}")
+    return proc.stdout
+
+
 @contextlib.contextmanager
 def open_repository(path: str):
     """Yield a git directory for a bundle (cloned bare into a temporary directory), bare repo or working copy."""
@@ -50,7 +118,7 @@ def open_repository(path: str):
     if p.is_file():
         tmp = tempfile.mkdtemp(prefix="curate-bundle-")
         try:
-            subprocess.run(["git", "clone", "--bare", "--quiet", str(p), tmp], check=True, capture_output=True)
+            run_git(["clone", "--bare", "--quiet", str(p), tmp])
             yield tmp
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -96,7 +96,8 @@ class SourceStep(PipelineStep):
                 continue
             if checker:
                 checker.check({}, item)
-            item.metadata.update(where)
+            if not source.keeps_provenance:
+                item.metadata.update(where)
             nbytes = text_bytes(item.text)
             counters.seen(nbytes)
             counters.kept(nbytes)
@@ -136,14 +137,18 @@ def group_shards(shards: list[ShardAssignment], target_bytes: int) -> list[list[
 
 
 def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_seq: int,
-               shards: list[ShardAssignment], previous_runs: list[str]) -> Plan:
-    """Compile a resolved pipeline into segments for one run over ``shards``."""
+               shards: list[ShardAssignment], previous_runs: list[str] | dict[str, list[str]],
+               rebuild: frozenset[str] = frozenset(), schema: CorpusSchema | None = None) -> Plan:
+    """Compile a resolved pipeline into segments for one run over ``shards``. ``previous_runs``: the published
+    runs a stage's index may hold (per step id, or one list for all); ``rebuild``: step ids whose index this run
+    rebuilds from scratch; ``schema``: the output schema when it is not ``resolved``'s own (a backfill writes the
+    whole pipeline's). Output and excluded records go to the run's staging folders until it is published."""
     spec = resolved.spec
     groups = group_shards(shards, int(spec.output.max_file_mb * 1e6))
     tasks = len(groups)
-    excluded_dir = corpus.path("excluded", run_id)
+    excluded_dir = corpus.staging(run_id, "excluded")
     full = spec.output.keep_excluded
-    schema = pipeline_schema(resolved)
+    schema = schema or pipeline_schema(resolved)
     if schema.errors:
         raise ValueError("; ".join(schema.errors))
     layout = OutputLayout(spec.output.format, schema, spec.output.max_file_mb)
@@ -169,10 +174,15 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
             plugin.excluded = sink(step.step_id, seg)
             current.append(plugin)
             continue
+        history = previous_runs.get(step.step_id, []) if isinstance(previous_runs, dict) else previous_runs
+        if step.step_id in rebuild:
+            history = []  # the index starts empty
         stage_ctx = StageContext(step_id=step.step_id, run_id=run_id, run_seq=run_seq, tasks=tasks,
                                  work_dir=corpus.path("runs", run_id, "work", step.step_id),
-                                 index_dir=corpus.index_dir(step.step_id), previous_runs=previous_runs,
-                                 run_context=context(step.step_id, index, seg))
+                                 index_dir=corpus.index_dir(step.step_id), previous_runs=list(history),
+                                 run_context=context(step.step_id, index, seg),
+                                 rebuild_index=step.step_id in rebuild,
+                                 record_dir=corpus.path("runs", run_id, "steps", step.step_id))
         declared = plugin.output_fields()
         if not plugin.barrier_reads_run:
             _plan_barrier_first(plan, plugin, stage_ctx)
@@ -187,8 +197,9 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
             plan.segments.append(Segment(f"{step.step_id}-{job.name}", job.steps, job.tasks, per_shard=False))
         seg += 1
         current = [ShardReader(scratch)] + _bind(plugin.reduce_steps(stage_ctx), stage_ctx, seg, sink, declared)
-    current.append(ShardWriter(corpus.path("data", run_id), layout))
+    current.append(ShardWriter(corpus.staging(run_id, "data"), layout))
     plan.segments.append(Segment(f"segment-{seg:02d}", current, tasks))
+    plan.segments = [s for s in plan.segments if s.tasks > 0]  # a run without shards (an index rebuild)
     return plan
 
 

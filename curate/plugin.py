@@ -108,6 +108,11 @@ class Plugin:
         """
         return []
 
+    def warnings(self) -> list[str]:
+        """Problems ``curate validate`` reports without failing: the run handles them itself (e.g. a corrupt
+        input file becomes one excluded record). Runs in the driver."""
+        return []
+
     def setup(self) -> None:
         """Load heavy state. Runs once per worker before the first document."""
 
@@ -362,8 +367,23 @@ class StageContext:
     tasks: int
     work_dir: str  # scratch space for this stage in this run; deleted after the run succeeds
     index_dir: str  # persistent index of this step across runs: state/index/<step id>
-    previous_runs: list[str]  # run ids before this one whose index entries may exist in index_dir
+    #: published runs whose index entries may exist in index_dir (since the step's last index rebuild)
+    previous_runs: list[str]
     run_context: RunContext
+    #: True when this run rebuilds the index from the corpus's kept documents: start from an empty index
+    rebuild_index: bool = False
+    #: records of this step in this run that are kept with the run (audits, ...): runs/<run>/steps/<step id>
+    record_dir: str = ""
+
+    def index_store(self):
+        """The ``IndexStore`` of this step (``state/index/<step id>``)."""
+        from curate.indexstore import IndexStore
+
+        return IndexStore(self.index_dir)
+
+    def base_parts(self) -> list:
+        """The index parts this run starts from: the committed index, or none when it rebuilds the index."""
+        return [] if self.rebuild_index else self.index_store().parts()
 
 
 class Stage(Plugin):
@@ -381,6 +401,13 @@ class Stage(Plugin):
     #: data only): the planner then runs them before the per-shard segment and does not cut it, which saves
     #: a scratch copy of the corpus. Such a stage must have no ``map_steps``.
     barrier_reads_run: ClassVar[bool] = True
+
+    def index_settings(self) -> dict | None:
+        """The settings that make this stage's persistent index comparable across runs (hash parameters,
+        level, ...), passed as ``settings`` to ``IndexStore.stage``; None when it keeps no index built from the
+        corpus. At the start of a run the runner compares them with the committed index's: a change is never
+        silently given an empty index (``curate run --rebuild-index STEP`` rebuilds it from the corpus)."""
+        return None
 
     def map_steps(self, ctx: StageContext) -> list[PipelineStep]:
         return []
@@ -403,6 +430,9 @@ class Source(Plugin):
     #: True when the source copies fields of its input records into metadata as they are (their names and
     #: types are the data's): those keys are not declared, and land in the ``extra`` column unless declared.
     passes_input_fields: ClassVar[bool] = False
+    #: True when the source re-reads documents a run already wrote (the corpus's own output): they keep the
+    #: ``source.*`` keys of their first reading
+    keeps_provenance: ClassVar[bool] = False
 
     def list_shards(self) -> list[str]:
         raise NotImplementedError

@@ -47,11 +47,14 @@ class PluginInfo:
         """Import the plugin class; a missing module raises PluginError with the install line."""
         try:
             cls = self.entry_point.load()
-        except ImportError as exc:
+        except ModuleNotFoundError as exc:
             missing = getattr(exc, "name", None) or str(exc)
             raise PluginError(f"plugin '{self.name}' ({self.entry_point.value}) could not be imported: missing "
                               f"module '{missing}'. Install the package that provides it: "
                               f"pip install '{install_hint(missing)}'") from exc
+        except Exception as exc:  # noqa: BLE001 - a broken third-party package must not break curate
+            raise PluginError(f"plugin '{self.name}' ({self.entry_point.value} from {self.distribution}) is broken: "
+                              f"{type(exc).__name__}: {exc}") from exc
         cls.plugin_name = self.name
         return cls
 
@@ -76,11 +79,49 @@ def install_hint(module: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _all() -> dict[str, PluginInfo]:
-    found: dict[str, PluginInfo] = {}
+def _registered() -> dict[str, list[PluginInfo]]:
+    """Every entry point per name (one per distribution; a distribution seen twice on the path counts once)."""
+    found: dict[str, list[PluginInfo]] = {}
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        found.setdefault(ep.name, PluginInfo(ep.name, ep))
+        same = found.get(ep.name, [])
+        if any(i.entry_point.value == ep.value and _dist_name(i.entry_point) == _dist_name(ep) for i in same):
+            continue  # one distribution seen twice on the path
+        found.setdefault(ep.name, []).append(PluginInfo(ep.name, ep))
+    for infos in found.values():
+        if len(infos) > 1:  # a clash (reported by validate): the built-in first
+            infos.sort(key=lambda i: i.origin != "built-in")
     return found
+
+
+def _dist_name(ep: EntryPoint) -> str | None:
+    return ep.dist.name if ep.dist else None
+
+
+def _all() -> dict[str, PluginInfo]:
+    return {name: infos[0] for name, infos in _registered().items()}
+
+
+def providers(name: str) -> list[PluginInfo]:
+    """Every distribution registering ``name``: more than one is a clash that ``curate validate`` reports."""
+    return list(_registered().get(name, []))
+
+
+def clash_message(name: str) -> str | None:
+    """Why ``name`` is ambiguous (two distributions register it), or None."""
+    infos = providers(name)
+    if len(infos) < 2:
+        return None
+    listed = " and ".join(f"{i.distribution} ({i.origin}: {i.entry_point.value})" for i in infos)
+    others = ", ".join(sorted({i.entry_point.dist.name for i in infos
+                               if i.origin != "built-in" and i.entry_point.dist}))
+    return (f"plugin name '{name}' is registered by {len(infos)} distributions: {listed}. Uninstall one "
+            f"(pip uninstall {others}) or have it register another name")
+
+
+def refresh() -> None:
+    """Forget the cached entry points (after installing a plugin package in the same process)."""
+    _registered.cache_clear()
+    importlib.invalidate_caches()
 
 
 def names() -> list[str]:

@@ -27,21 +27,30 @@ def funnel_table(summary: dict, title: str | None = None) -> Table:
     table = Table(title=title or f"{summary['run_id']}: {summary.get('pipeline', '')}", title_justify="left")
     for col, justify in (("step", "left"), ("docs in", "right"), ("bytes in", "right"), ("kept", "right"),
                          ("kept bytes", "right"), ("dropped", "right"), ("drop reasons", "left"),
-                         ("MB/s busy", "right")):
+                         ("errors", "right"), ("MB/s busy", "right")):
         table.add_column(col, justify=justify)
     for row in summary["steps"]:
-        dropped = sum(d[0] for d in row["drops"].values())
-        reasons = ", ".join(f"{r}: {d[0]:,}" for r, d in sorted(row["drops"].items(), key=lambda kv: -kv[1][0]))
+        drops = {r: d for r, d in row["drops"].items() if not r.startswith("error:")}
+        errors = {r: d for r, d in row["drops"].items() if r.startswith("error:")}
+        dropped = sum(d[0] for d in drops.values())
+        reasons = ", ".join(f"{r}: {d[0]:,}" for r, d in sorted(drops.items(), key=lambda kv: -kv[1][0]))
+        failed = ", ".join(f"{r.removeprefix('error:')}: {d[0]:,}" for r, d in sorted(errors.items()))
         speed = row["bytes_in"] / 1e6 / row["busy"] if row.get("busy") else 0.0
         table.add_row(row["step_id"], f"{row['docs_in']:,}", human_bytes(row["bytes_in"]), f"{row['docs_out']:,}",
-                      human_bytes(row["bytes_out"]), f"{dropped:,}", reasons or "-",
+                      human_bytes(row["bytes_out"]), f"{dropped:,}", reasons or "-", failed or "-",
                       f"{speed:,.1f}" if speed else "-")
     return table
 
 
 def print_summary(summary: dict, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(funnel_table(summary))
+    status = summary.get("status", "completed")
+    kind = summary.get("kind", "run")
+    title = f"{summary['run_id']}: {summary.get('pipeline', '')}" + (f" ({kind})" if kind != "run" else "") + (
+        " - FAILED, nothing published" if status == "failed" else "")
+    console.print(funnel_table(summary, title))
+    for skipped in summary.get("skipped_shards", []):
+        console.print(f"skipped {skipped['shard']}: same content as {skipped['same_as']}", markup=False)
     wall = summary["wall_seconds"]
     console.print(f"{summary['shards']} shards, {summary['docs_in']:,} documents ({human_bytes(summary['bytes_in'])}) "
                   f"in, {summary['docs_out']:,} ({human_bytes(summary['bytes_out'])}) out, in {wall:.1f} s: "

@@ -2,12 +2,16 @@
 
 Layout::
 
-    data/<run>/part-<rank>.jsonl.zst    output shards, written once under a temporary name then renamed
+    LOCK                               the run holding the corpus (host, pid, start): one writer at a time
+    data/<run>/part-<rank>.jsonl.zst    output shards of each published run
     excluded/<run>/<step>-<rank>.jsonl.zst   every dropped document with drop.reason and drop.step
     state/manifest.jsonl               input shards already consumed (path, size, sha256, run)
     state/pending.json                 the run in progress, so an interrupted run resumes with the same plan
-    state/index/<step>/                persistent indexes of stages (exact hashes, LSH buckets, n-grams)
-    runs/<run>/                        resolved pipeline, plugin versions, per-rank stats, logs, scratch work
+    state/rollback.json                a rollback in progress, finished by the next command that takes the lock
+    state/history.jsonl                rollbacks and other events, one JSON line each
+    state/index/<step>/                persistent indexes of stages (``curate.IndexStore``)
+    runs/<run>/                        resolved pipeline, lineage, plugin versions, per-rank stats, logs, scratch
+    runs/<run>/output/{data,excluded}/ a run's output until it is published (moved to data/ and excluded/)
 
 Paths may be local or any fsspec URL.
 """
@@ -15,7 +19,10 @@ Paths may be local or any fsspec URL.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
+import signal
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -29,6 +36,7 @@ def filesystem(path: str):
 
 
 def join(base: str, *parts: str) -> str:
+    """Join path parts with ``/`` (local paths and URLs alike)."""
     return posixpath.join(str(base), *parts)
 
 
@@ -43,6 +51,7 @@ def atomic_write_bytes(path: str, payload: bytes) -> None:
 
 
 def read_bytes(path: str) -> bytes | None:
+    """The content of a file, or None when it does not exist."""
     fs, p = filesystem(path)
     if not fs.exists(p):
         return None
@@ -62,6 +71,7 @@ def file_fingerprint(path: str) -> dict:
 
 
 def quick_fingerprint(path: str) -> dict:
+    """Size and modification time of a file, without reading it."""
     fs, p = filesystem(path)
     info = fs.info(p)
     return {"size": info.get("size"), "mtime": _mtime(info)}
@@ -95,21 +105,34 @@ class CorpusDir:
 
     # ---- paths -------------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:
+        """A path in the corpus; ``state/...`` resolves to the state directory."""
         if parts and parts[0] == "state":
             return join(self.state_dir, *parts[1:])
         return join(self.root, *parts)
 
     def run_dir(self, run_id: str) -> str:
+        """``runs/<run>``: the run's records."""
         return self.path("runs", run_id)
 
     def index_dir(self, step_id: str) -> str:
+        """``state/index/<step>``: a step's persistent index."""
         return self.path("state", "index", step_id)
 
     def work_dir(self, run_id: str) -> str:
+        """``runs/<run>/work``: scratch space, removed once the run is published."""
         return self.path("runs", run_id, "work")
+
+    def staging(self, run_id: str, area: str) -> str:
+        """Where a run writes its ``data`` or ``excluded`` records until it is published."""
+        return self.path("runs", run_id, "output", area)
+
+    def lock_folders(self) -> list[str]:
+        """The folders a writer locks: the corpus, and the state directory when it lives elsewhere."""
+        return [self.root] + ([self.state_dir] if self.state_dir != join(self.root, "state") else [])
 
     # ---- runs --------------------------------------------------------------------------------------
     def list_runs(self) -> list[str]:
+        """Every run folder, published, failed or pending, oldest first."""
         fs, p = filesystem(self.path("runs"))
         if not fs.exists(p):
             return []
@@ -117,15 +140,18 @@ class CorpusDir:
         return sorted(n for n in names if n.startswith("run-"))
 
     def next_run_id(self) -> str:
+        """The id of the next run: one more than the last run folder."""
         runs = self.list_runs()
         seq = int(runs[-1].split("-")[1]) + 1 if runs else 1
         return f"run-{seq:04d}"
 
     def write_step_stats(self, run_id: str, segment: int, step_index: int, rank: int, payload: bytes) -> None:
+        """Save one rank's counters of one step (merged by the runner and ``curate report``)."""
         atomic_write_bytes(self.path("runs", run_id, "stats", f"seg{segment:02d}-step{step_index:03d}-{rank:05d}.json"),
                            payload)
 
     def read_step_stats(self, run_id: str) -> list[dict]:
+        """Every per-rank counter record of a run."""
         fs, p = filesystem(self.path("runs", run_id, "stats"))
         if not fs.exists(p):
             return []
@@ -138,6 +164,7 @@ class CorpusDir:
 
     # ---- manifest and pending run ------------------------------------------------------------------
     def manifest(self) -> dict[str, dict]:
+        """The consumed input shards, by path."""
         raw = read_bytes(self.path("state", "manifest.jsonl"))
         if not raw:
             return {}
@@ -145,17 +172,63 @@ class CorpusDir:
         return {e["shard"]: e for e in entries}
 
     def add_to_manifest(self, entries: list[dict]) -> None:
+        """Record shards as consumed (rewrites the manifest atomically)."""
         current = self.manifest()
         for entry in entries:
             current[entry["shard"]] = entry
-        payload = b"".join(orjson.dumps(e) + b"\n" for e in sorted(current.values(), key=lambda e: e["shard"]))
+        self._write_manifest(current)
+
+    def remove_from_manifest(self, run_id: str) -> int:
+        """Forget the shards a run consumed (or skipped as copies of what it consumed). Returns how many."""
+        current = self.manifest()
+        kept = {k: e for k, e in current.items() if e.get("run") != run_id and e.get("same_as_run") != run_id}
+        if len(kept) != len(current):
+            self._write_manifest(kept)
+        return len(current) - len(kept)
+
+    def _write_manifest(self, entries: dict[str, dict]) -> None:
+        payload = b"".join(orjson.dumps(e) + b"\n" for e in sorted(entries.values(), key=lambda e: e["shard"]))
         atomic_write_bytes(self.path("state", "manifest.jsonl"), payload)
 
+    # ---- run records -------------------------------------------------------------------------------
+    def summary(self, run_id: str) -> dict | None:
+        """A finished run's ``summary.json`` (published or failed), or None."""
+        raw = read_bytes(join(self.run_dir(run_id), "summary.json"))
+        return orjson.loads(raw) if raw else None
+
+    def published_runs(self) -> list[str]:
+        """Runs that finished and were published (not failed, not pending), oldest first."""
+        return [r for r in self.list_runs() if (self.summary(r) or {}).get("status", "completed") == "completed"]
+
+    def append_history(self, event: dict) -> None:
+        """Append an event (a rollback, ...) to ``state/history.jsonl``."""
+        path = self.path("state", "history.jsonl")
+        atomic_write_bytes(path, (read_bytes(path) or b"") + orjson.dumps({"at": time.time(), **event}) + b"\n")
+
+    def move_tree(self, source: str, target: str) -> bool:
+        """Move a folder if it is still at ``source`` (idempotent: a rerun after a crash finishes the move)."""
+        fs, src = filesystem(source)
+        _, dst = filesystem(target)
+        if not fs.exists(src):
+            return False
+        if fs.exists(dst):  # a crash during a non-atomic (object-storage) move: finish it file by file
+            for path in fs.find(src):
+                rel = posixpath.relpath(path, src)
+                if not fs.exists(posixpath.join(dst, rel)):
+                    fs.mv(path, posixpath.join(dst, rel))
+            fs.rm(src, recursive=True)
+            return True
+        fs.makedirs(posixpath.dirname(dst), exist_ok=True)
+        fs.mv(src, dst, recursive=True)
+        return True
+
     def pending(self) -> dict | None:
+        """The run in progress (``state/pending.json``), or None."""
         raw = read_bytes(self.path("state", "pending.json"))
         return orjson.loads(raw) if raw else None
 
     def set_pending(self, plan: dict | None) -> None:
+        """Record the run in progress, or (None) that there is none."""
         target = self.path("state", "pending.json")
         if plan is None:
             fs, p = filesystem(target)
@@ -165,7 +238,44 @@ class CorpusDir:
         atomic_write_bytes(target, orjson.dumps(plan, option=orjson.OPT_INDENT_2))
 
     def remove_tree(self, path: str) -> None:
+        """Delete a file or folder if it exists."""
         fs, p = filesystem(path)
         if fs.exists(p):
             fs.rm(p, recursive=True)
 
+
+
+def output_dir_problems(path: str, key: str = "output.dir") -> list[str]:
+    """Why ``path`` cannot hold a corpus (not a directory, not writable), checked before any work starts."""
+    fs, p = filesystem(path)
+    if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        return []  # object storage: permissions are only known when writing
+    probe = p
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe.rstrip("/")) or "/"
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        where = "is a file" if probe == p else f"cannot be created: {probe} is a file"
+        return [f"{key}: {path} {where}, not a directory"]
+    try:
+        handle, name = _probe_file(probe)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        what = "is not writable" if probe == p else f"cannot be created in {probe}"
+        return [f"{key}: {path} {what} ({exc.strerror})"]
+    return []
+
+
+def _probe_file(folder: str):
+    name = os.path.join(folder, f".curate-write-test-{uuid.uuid4().hex[:8]}")
+    return os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), name
+
+
+def crash_point(name: str) -> None:
+    """Fault injection for the crash tests: ``CURATE_CRASH_AT=<name>`` kills this process here, as ``kill -9``
+    would. Costs one environment lookup; never set outside tests."""
+    if os.environ.get("CURATE_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

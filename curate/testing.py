@@ -94,16 +94,17 @@ def _read_area(corpus_dir, area: str, run_id: str | None) -> list[dict]:
     return [rec for path in files for rec in iter_shard(path)]
 
 
-def run_pipeline_dict(pipeline: dict, workers: int = 1):
-    """Validate and run a pipeline given as a mapping; returns the ``RunResult``."""
+def run_pipeline_dict(pipeline: dict, workers: int = 1, echo=lambda m: None, **options):
+    """Validate and run a pipeline given as a mapping; returns the ``RunResult``. ``options``: the fields of
+    ``curate.run.RunOptions`` (``accept_changes=True``, ``backfill=True``, ``rebuild_index=("step",)``, ...)."""
     from curate.config import ConfigError, validate_pipeline
-    from curate.run import run_pipeline
+    from curate.run import RunOptions, run_pipeline
 
     resolved, errors = validate_pipeline(pipeline)
     if errors:
         raise ConfigError(errors)
     with checked_metadata(os.environ.get(CHECK_ENV) != "0"):
-        return run_pipeline(resolved, workers=workers, show_progress=False, echo=lambda m: None)
+        return run_pipeline(resolved, workers=workers, show_progress=False, echo=echo, options=RunOptions(**options))
 
 
 def run_cli(*args: str, cwd: str | Path | None = None, check: bool = True, timeout: float = 600,

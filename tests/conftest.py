@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,16 @@ def checkouts(bundles, tmp_path_factory) -> dict[str, Path]:
         subprocess.run(["git", "clone", "--quiet", str(bundle), str(target)], check=True, capture_output=True)
         out[name] = target
     return out
+
+
+@pytest.fixture(scope="session")
+def faulty_plugin_path(tmp_path_factory, repo_root) -> Path:
+    """The test-only plugins of tests/fixtures/faulty_plugin (kill_once, raise_on, wait_at), pip-installed into
+    a private target directory: put it on PYTHONPATH (or sys.path) to use them."""
+    target = tmp_path_factory.mktemp("faulty")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(repo_root / "tests/fixtures/faulty_plugin")], check=True)
+    return target
 
 
 @pytest.fixture(scope="session")

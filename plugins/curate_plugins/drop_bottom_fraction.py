@@ -10,7 +10,17 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, model_validator
 
-from curate import BarrierJob, Filter, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
+from curate import (
+    BarrierJob,
+    Filter,
+    IndexPart,
+    PluginMetadata,
+    PluginParams,
+    Stage,
+    StageContext,
+    atomic_write_bytes,
+    read_bytes,
+)
 
 ALL = "*"  # the group of every document; the fallback cut for groups the calibration never saw
 
@@ -20,8 +30,10 @@ class DropBottomFraction(Stage):
     web category, ...), as Seed-Coder dropped the bottom ~10% of files by LLM quality score and set
     per-category thresholds for web pages whose scores were biased by category. The cut is computed over the
     whole run with a mergeable streaming quantile sketch (map: one sketch per shard; barrier: merge and write
-    `calibration.json`; reduce: drop `score < cut`), and saved in the step's index so later incremental runs
-    reuse the same cut instead of re-cutting each batch. Ties are never split: at most `fraction` is dropped.
+    `calibration.json`; reduce: drop `score < cut`), and saved in the step's index (an ``IndexStore`` part) so
+    later incremental runs reuse the same cut instead of re-cutting each batch; a cut saved with other settings
+    (key, fraction, group_by, ...) is never reused, and a rolled-back run's cut leaves with it. Ties are never
+    split: at most `fraction` is dropped.
     """
 
     namespace = "quality"
@@ -58,13 +70,22 @@ class DropBottomFraction(Stage):
         f = self.params.calibration_file
         return [f"with.calibration_file: {f} does not exist"] if f and not Path(f).is_file() else []
 
+    def calibration_settings(self) -> dict:
+        """What a saved cut depends on: it is reused only by a step with the same settings."""
+        p = self.params
+        return {"key": p.key, "fraction": p.fraction, "group_by": p.group_by, "min_group_size": p.min_group_size,
+                "score_range": list(p.score_range), "bins": p.bins}
+
     def _saved_calibration(self, ctx: StageContext) -> str | None:
         if self.params.calibration_file:
             return self.params.calibration_file
-        saved = f"{ctx.index_dir}/calibration.json"
-        if self.params.calibration == "reuse" and read_bytes(saved) is not None:
-            return saved
-        return None
+        if self.params.calibration != "reuse" or ctx.rebuild_index:
+            return None
+        store = ctx.index_store()
+        committed = store.current()
+        if committed is None or committed.settings != self.calibration_settings() or not committed.parts:
+            return None
+        return store.part_path(committed.parts[0].name)
 
     def map_steps(self, ctx: StageContext) -> list[PipelineStep]:
         if self._saved_calibration(ctx):
@@ -126,12 +147,21 @@ class Calibrate(PipelineStep):
         self.params, self.ctx, self.saved = params, ctx, saved
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
+        store = self.ctx.index_store()
+        name = f"calibration-{self.ctx.run_id}.json"
         if self.saved:
             calibration = json.loads(read_bytes(self.saved))
+            saved_name = self.saved.rsplit("/", 1)[-1]
+            if self.saved == store.part_path(saved_name):  # the committed cut: this run's snapshot names it too
+                name = saved_name
+            else:
+                atomic_write_bytes(store.part_path(name), json.dumps(calibration, indent=1).encode())
             calibration["reused_from"] = self.saved
         else:
             calibration = self._compute()
-            atomic_write_bytes(f"{self.ctx.index_dir}/calibration.json", json.dumps(calibration, indent=1).encode())
+            atomic_write_bytes(store.part_path(name), json.dumps(calibration, indent=1).encode())
+        settings = DropBottomFraction(self.params).calibration_settings()
+        store.stage(self.ctx.run_id, [IndexPart(name, (self.ctx.run_id,), entries=len(calibration["cuts"]))], settings)
         atomic_write_bytes(f"{self.ctx.work_dir}/calibration.json", json.dumps(calibration, indent=1).encode())
         return
         yield

@@ -11,7 +11,7 @@ from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 
 from curate import BarrierJob, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes, read_bytes
-from curate_plugins.lib.dedup_index import DropListed, HashIndex, priority_of
+from curate_plugins.lib.dedup_index import DropListed, KeyIndex, priority_of
 
 
 class ExactDedup(Stage):
@@ -22,8 +22,9 @@ class ExactDedup(Stage):
     Which copy survives is deterministic: the lowest ``keep`` priority, then input order (shard path, then
     position). Across runs the copy already in the corpus always wins: a later batch never retracts output,
     so with ``keep: first`` running A then B keeps exactly what one run over A+B keeps. The index of kept
-    hashes lives in ``state/index/<step id>/``; a new batch is looked up in it by binary search on
-    memory-mapped sorted arrays, at a cost that grows with the new batch only.
+    hashes is an ``IndexStore`` in ``state/index/<step id>/``: one part per run, merged size-tiered every
+    ``compaction_fanout`` parts, so a run costs O(new data) plus O(log runs) parts to search, and a new batch
+    is looked up by binary search on memory-mapped sorted arrays. A rolled-back run's part leaves the index.
     """
 
     namespace = "dedup"
@@ -39,6 +40,12 @@ class ExactDedup(Stage):
                                  "stars; `metadata`: highest value of `keep_key`. Ties go to input order.")
         keep_key: str = Field("quality.score", description="Metadata key used when keep is `metadata`.")
         repo_key: str = Field("repo", description="Metadata key naming the repository (level: repo).")
+        compaction_fanout: int = Field(4, ge=2, le=64, json_schema_extra={"affects_output": False},
+                                       description="Merge this many index parts of one level into one part of the "
+                                                   "next: a corpus of R runs keeps about fanout * log(R) parts.")
+
+    def index_settings(self) -> dict:
+        return {"level": self.params.level, "key": "sha256-128"}
 
     def map_steps(self, ctx: StageContext) -> list[PipelineStep]:
         return [ContentHasher(ctx.work_dir, self.params)]
@@ -88,12 +95,15 @@ class DuplicateResolver(PipelineStep):
         items = _flatten(shards)
         if self.params.level == "repo":
             items = _repo_items(items)
-        index = HashIndex(self.ctx.index_dir, self.params.level)
-        drops, kept_keys, kept_ids = _resolve(items, index.reader(self.ctx.previous_runs))
+        store = self.ctx.index_store()
+        index = KeyIndex(store, self.ctx.base_parts())
+        drops, kept_keys, kept_ids = _resolve(items, index.lookup(items["keys"]))
         for r in range(self.ctx.tasks):
             atomic_write_bytes(f"{self.ctx.work_dir}/drops/{r:05d}.json", orjson.dumps(drops.get(r, {}),
                                                                                     option=orjson.OPT_NON_STR_KEYS))
-        index.write_run(self.ctx.run_id, kept_keys, kept_ids)
+        index.add(self.ctx.run_id, kept_keys, kept_ids)
+        index.compact(self.ctx.run_id, self.params.compaction_fanout)
+        store.stage(self.ctx.run_id, index.parts, ExactDedup(self.params).index_settings())
         return
         yield
 
@@ -133,8 +143,9 @@ def _repo_items(files: dict) -> dict:
             "pos": np.asarray(pos, dtype=np.int64), "ids": ids, "repos": ids, "members": members, "files": files}
 
 
-def _resolve(items: dict, old_index) -> tuple[dict[int, dict], np.ndarray, list[str]]:
-    """Return the drop lists per rank ({position: kept id}), and the keys and ids kept in this run."""
+def _resolve(items: dict, old_keepers: dict[bytes, str]) -> tuple[dict[int, dict], np.ndarray, list[str]]:
+    """Return the drop lists per rank ({position: kept id}), and the keys and ids kept in this run.
+    ``old_keepers``: the id already in the corpus for each key of this run that the index holds."""
     keys = items["keys"]
     order = np.lexsort((items["pos"], items["rank"], items["prio"], keys))
     drops: dict[int, dict] = {}
@@ -144,7 +155,7 @@ def _resolve(items: dict, old_index) -> tuple[dict[int, dict], np.ndarray, list[
         key = keys[i]
         if key != previous_key:
             previous_key = key
-            keeper_id = old_index.lookup(bytes(key).ljust(16, b"\0"))
+            keeper_id = old_keepers.get(bytes(key).ljust(16, b"\0"))
             if keeper_id is None:
                 keeper_id = items["ids"][i]
                 kept.append(i)

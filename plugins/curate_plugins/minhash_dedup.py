@@ -114,11 +114,8 @@ class MinhashDedup(Stage):
 
     def _view(self, ctx: StageContext) -> RunView:
         p = self.params
-        base_parts = getattr(ctx, "base_parts", None)  # a runner that commits index snapshots gives them
-        return RunView(ctx.work_dir, ctx.index_dir, ctx.run_id, list(ctx.previous_runs),
-                       ctx.tasks if p.level == "file" else 1, p.verify, p.keep != "first", p.bucket_tasks,
-                       self.index_settings(), bool(getattr(ctx, "rebuild_index", False)),
-                       list(base_parts()) if callable(base_parts) else None)
+        return RunView(ctx.work_dir, ctx.index_dir, ctx.run_id, ctx.tasks if p.level == "file" else 1, p.verify,
+                       p.keep != "first", p.bucket_tasks, self.index_settings(), ctx.rebuild_index, ctx.base_parts())
 
     def map_steps(self, ctx: StageContext) -> list[PipelineStep]:
         return [SignatureWriter(ctx.work_dir, self.params, *self.band_layout())]

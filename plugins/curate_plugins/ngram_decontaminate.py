@@ -8,9 +8,18 @@ import orjson
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, field_validator
 
-from curate import BarrierJob, Filter, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes
+from curate import BarrierJob, Filter, IndexStore, PluginMetadata, PluginParams, Stage, StageContext, atomic_write_bytes
+from curate import IndexPart as StorePart
 from curate_plugins._decontam import benchmarks as bench
-from curate_plugins._decontam.index import MergedIndex, Shape, boilerplate_hashes, ensure_part, load_part, part_key
+from curate_plugins._decontam.index import (
+    MergedIndex,
+    Shape,
+    boilerplate_hashes,
+    ensure_part,
+    load_part,
+    part_key,
+    part_name,
+)
 from curate_plugins._decontam.normalize import Tokens
 
 
@@ -45,8 +54,10 @@ class NgramDecontaminate(Stage):
     word (one absent from ``word_frequencies``, such as a benchmark's function name); n-grams listed in
     ``boilerplate`` files (by default, those found in a reference corpus of third-party code) are ignored; and
     so are a benchmark's template n-grams, shared by more than ``max_items_per_ngram`` items. The benchmark
-    index is built once into ``state/index/<step id>/`` and reused; adding a benchmark builds only its own
-    part. Every flagged document is listed in an audit (``curate decontam-report``, ``curate report``).
+    index is built once into ``state/index/<step id>/`` (an ``IndexStore``: one part per benchmark) and reused;
+    adding a benchmark builds only its own part, and the corpus refuses a changed ``n`` or benchmark set
+    unless asked (see ``curate run --help``). Every flagged document is listed in an audit
+    (``curate decontam-report``, ``curate report``), kept with its run.
     """
 
     barrier_reads_run = False  # the index is built from benchmark files only: no cut, no scratch copy
@@ -123,11 +134,18 @@ class NgramDecontaminate(Stage):
                 problems.append(f"boilerplate file {path}: {exc.strerror}")
         return problems
 
+    def index_settings(self) -> dict:
+        """The n-gram length and, per benchmark, the key of its part (its file's SHA-256 and every hashing
+        parameter): a different benchmark set or ``n`` is a different index."""
+        shape = shape_of(self.params)
+        return {"n": self.params.n, "benchmarks": {s.name: part_key(s, shape) for s in benchmark_specs(self.params)}}
+
     def barrier_jobs(self, ctx: StageContext) -> list[BarrierJob]:
-        return [BarrierJob([BuildBenchmarkIndex(ctx.index_dir, ctx.run_id, self.params)], tasks=1, name="index")]
+        job = BuildBenchmarkIndex(ctx.index_dir, ctx.run_id, self.params, f"{ctx.record_dir}/audit")
+        return [BarrierJob([job], tasks=1, name="index")]
 
     def reduce_steps(self, ctx: StageContext) -> list[PipelineStep]:
-        return [DecontaminationFilter(ctx.index_dir, ctx.run_id, self.params)]
+        return [DecontaminationFilter(ctx.index_dir, ctx.run_id, self.params, f"{ctx.record_dir}/audit")]
 
     @classmethod
     def report_section(cls, corpus, run_id: str, console) -> None:
@@ -151,23 +169,26 @@ def shape_of(params) -> Shape:
 
 
 class BuildBenchmarkIndex(PipelineStep):
-    """One task: build the index part of every benchmark not yet in ``state/index/<step>/benchmarks/``."""
+    """One task: build the index part of every benchmark not yet stored, and stage the run's snapshot (the
+    parts of its benchmark set)."""
 
     type = "curate"
     name = "ngram_decontaminate.index"
 
-    def __init__(self, index_dir: str, run_id: str, params):
+    def __init__(self, index_dir: str, run_id: str, params, audit_dir: str):
         super().__init__()
-        self.index_dir, self.run_id, self.params = index_dir, run_id, params
+        self.index_dir, self.run_id, self.params, self.audit_dir = index_dir, run_id, params, audit_dir
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         shape = shape_of(self.params)
-        built = {}
+        built, parts = {}, []
         for spec in benchmark_specs(self.params):
             key, fresh = ensure_part(spec, shape, self.index_dir)
             built[spec.name] = {"key": key, "built_now": fresh, "licence": spec.licence, "path": spec.path}
+            parts.append(StorePart(part_name(spec.name, key), (self.run_id,), meta={"benchmark": spec.name}))
             self.stat_update("built" if fresh else "reused")
-        atomic_write_bytes(f"{self.index_dir}/audit/{self.run_id}/benchmarks.json",
+        IndexStore(self.index_dir).stage(self.run_id, parts, NgramDecontaminate(self.params).index_settings())
+        atomic_write_bytes(f"{self.audit_dir}/benchmarks.json",
                            orjson.dumps({"benchmarks": built, "params": self.params.model_dump(mode="json")}))
         return
         yield
@@ -181,9 +202,10 @@ class DecontaminationFilter(Filter):
 
     _lazy_attributes = ("_index",)
 
-    def __init__(self, index_dir: str, run_id: str, params):
+    def __init__(self, index_dir: str, run_id: str, params, audit_dir: str | None = None):
         super().__init__()
         self.index_dir, self.run_id, self.decontam = index_dir, run_id, params
+        self.audit_dir = audit_dir or f"{index_dir}/audit/{run_id}"
 
     def setup(self) -> None:
         shape = shape_of(self.decontam)
@@ -200,7 +222,7 @@ class DecontaminationFilter(Filter):
         self._audit = []
         yield from super().run(data, rank, world_size)
         payload = b"".join(orjson.dumps(entry) + b"\n" for entry in self._audit)
-        atomic_write_bytes(f"{self.index_dir}/audit/{self.run_id}/{rank:05d}.jsonl", payload)
+        atomic_write_bytes(f"{self.audit_dir}/{rank:05d}.jsonl", payload)
 
     def filter(self, doc):
         return self.filter_batch([doc])[0]

@@ -26,8 +26,12 @@ class WarcSource(Source):
     record is rejected with a counted reason: ``not_response:<type>`` (warcinfo, request, metadata ...),
     ``not_html:<type>``, ``http_status:<code>``, ``truncated`` (WARC-Truncated header, or a block shorter
     than its Content-Length), ``digest_mismatch``, ``bad_http_headers``, ``bad_content_encoding``, and
-    ``unreadable_file`` for a corrupt or cut gzip/WARC stream (the rest of that file, with its byte offset).
-    FastWARC is used because it measured 2.3-3.8x faster than warcio here (docs/web.md).
+    ``bad_warc_record`` for a record whose header is malformed or whose Content-Length runs past its block
+    (with the byte offset where it starts: of its gzip member, or in the file when uncompressed), and
+    ``unreadable_file`` for what cannot be read at all (a cut or corrupt gzip stream, with its offset). After a
+    bad record, reading resumes at the next record (uncompressed) or gzip member, so one broken record costs
+    one record, not the file. FastWARC is used because it measured 2.3-3.8x faster than warcio here
+    (docs/web.md); the recovery reads only around the broken record.
     """
 
     requires = {"fastwarc": "curate[web]", "resiliparse": "curate[web]"}
@@ -60,18 +64,42 @@ class WarcSource(Source):
         return expand_paths(self.params.paths)
 
     def read_shard(self, shard: str) -> Iterator[Document | Reject]:
+        fs, path = filesystem(shard)
+        with fs.open(path, "rb") as handle:
+            gzipped = handle.read(2) == b"\x1f\x8b"
+            start = 0
+            while start is not None:
+                start = yield from self._read_from(handle, shard, start, gzipped)
+
+    def _read_from(self, handle, shard: str, start: int, gzipped: bool):
+        """Read records from byte ``start`` with FastWARC; each record's document is held back until the next
+        record's header parsed, so a record whose Content-Length swallowed its successor is never emitted.
+        Returns where to resume after a broken record, or None at the end of the file."""
         from fastwarc.warc import ArchiveIterator
 
-        fs, path = filesystem(shard)
-        offset = 0
-        with fs.open(path, "rb") as handle:
-            try:
-                for record in ArchiveIterator(handle, parse_http=False, min_content_length=None):
-                    offset = record.stream_pos
-                    yield self._record(record, f"{shard}@{offset}")
-            except Exception as exc:  # noqa: BLE001 - FastWARC raises plain exceptions on corrupt streams
-                yield Reject("unreadable_file", f"{shard}@{offset}", raw=f"{type(exc).__name__}: {exc}",
-                             metadata={"reject.error": "records after this offset could not be read"})
+        handle.seek(start)
+        held = None  # (offset, Document | Reject) of the last record read
+        try:
+            for record in ArchiveIterator(handle, parse_http=False, min_content_length=None):
+                result = self._record(record, f"{shard}@{record.stream_pos}")
+                if held is not None:
+                    yield held[1]
+                held = (record.stream_pos, result)
+        except Exception as exc:  # noqa: BLE001 - FastWARC raises plain exceptions on corrupt streams
+            suspect = held[0] if held is not None else start
+            probe = WarcProbe(handle, gzipped)
+            for offset, problem, resume in probe.scan(suspect, f"{type(exc).__name__}: {exc}"):
+                if problem is None:  # the held record was whole: the damage starts after it
+                    if held is not None and offset == held[0]:
+                        yield held[1]
+                    continue
+                yield Reject(problem[0], f"{shard}@{offset}", raw=problem[1],
+                             metadata={"reject.error": f"{problem[1]}; {problem[2]}"})
+                return resume
+            return None
+        if held is not None:
+            yield held[1]
+        return None
 
     def _record(self, record, location: str) -> Document | Reject:
         headers = record.headers
@@ -107,6 +135,139 @@ class WarcSource(Source):
         text, meta["web.charset"] = _decode_html(payload, charset)
         meta["web.bytes"] = len(payload)
         return Document(text=text, id=doc_id, metadata=meta)
+
+
+class WarcProbe:
+    """Looks at the raw bytes around a record FastWARC could not read: is the record at an offset whole, and
+    where does the next record (or gzip member) start? Used only after an error, so it may be simple."""
+
+    MAX_HEADER = 1 << 16
+    MAX_KEPT = 256 << 20  # the most of one gzip member or record kept in memory while probing
+
+    def __init__(self, handle, gzipped: bool):
+        self.handle, self.gzipped = handle, gzipped
+
+    def scan(self, offset: int | None, error: str):
+        """Yield ``(offset, None, next offset)`` for each whole record from ``offset`` on, then
+        ``(offset, (reason, detail, note), resume offset or None)`` for the first broken one."""
+        while offset is not None:
+            next_offset, problem, trailing = self._record_at(offset)
+            if problem is None:
+                yield offset, None, next_offset
+                if trailing:  # a whole record, but its gzip member holds more records than FastWARC could read
+                    yield offset, ("unreadable_file", "the rest of this gzip member (several records) could not "
+                                   f"be read (FastWARC: {error})", _note(next_offset, True)), next_offset
+                    return
+                offset = next_offset
+                continue
+            yield offset, (problem[0], f"{problem[1]} (FastWARC: {error})", _note(next_offset, self.gzipped)), \
+                next_offset
+            return
+
+    def _record_at(self, offset: int) -> tuple[int | None, tuple[str, str] | None, bool]:
+        """``(next offset, problem or None, more records follow in the same gzip member)``."""
+        data, next_offset, problem = self._member(offset) if self.gzipped else self._plain(offset)
+        if problem:
+            return next_offset, ("unreadable_file", problem), False
+        end = data.find(b"\r\n\r\n")
+        if not data.startswith(b"WARC/") or end < 0:
+            return next_offset, ("bad_warc_record", "malformed WARC header"), False
+        length = _content_length(data[:end])
+        if length is None:
+            return next_offset, ("bad_warc_record", "WARC header without a valid Content-Length"), False
+        block_end = end + 4 + length
+        if data[block_end:block_end + 4] != b"\r\n\r\n":
+            if not self.gzipped:
+                next_offset = self._next_plain_record(offset + end + 4)
+            held = max(len(data) - end - 4 - (4 if data.endswith(b"\r\n\r\n") else 0), 0)
+            limit = "the end of its gzip member" if self.gzipped else "the next record or the end"
+            return next_offset, ("bad_warc_record", f"Content-Length {length} runs past the record's block "
+                                 f"({min(held, length)} bytes follow its header before {limit})"), False
+        if not self.gzipped:
+            return offset + block_end + 4, None, False
+        return next_offset, None, bool(data[block_end + 4:].strip())
+
+    def _member(self, offset: int) -> tuple[bytes, int | None, str | None]:
+        """The decompressed gzip member at ``offset`` and the offset of the next member (None at the end)."""
+        import zlib
+
+        self.handle.seek(offset)
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        kept, consumed = bytearray(), 0
+        try:
+            while not inflater.eof:
+                chunk = self.handle.read(1 << 16)
+                if not chunk:
+                    return bytes(kept), None, "the file ends inside a gzip member (truncated)"
+                consumed += len(chunk)
+                out = inflater.decompress(chunk)
+                if len(kept) < self.MAX_KEPT:
+                    kept += out
+        except zlib.error as exc:
+            return b"", self._next_member(offset + 1), f"corrupt gzip data: {exc}"
+        following = offset + consumed - len(inflater.unused_data)
+        self.handle.seek(following)
+        return bytes(kept), following if self.handle.read(1) else None, None
+
+    def _next_member(self, offset: int) -> int | None:
+        """The first offset from ``offset`` on where a readable gzip member starts."""
+        import zlib
+
+        position = offset
+        while True:
+            self.handle.seek(position)
+            window = self.handle.read(1 << 20)
+            if len(window) < 3:
+                return None
+            at = window.find(b"\x1f\x8b\x08")
+            while at >= 0:
+                self.handle.seek(position + at)
+                try:
+                    zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(self.handle.read(4096))
+                    return position + at
+                except zlib.error:
+                    at = window.find(b"\x1f\x8b\x08", at + 1)
+            position += len(window) - 2
+
+    def _plain(self, offset: int) -> tuple[bytes, int | None, str | None]:
+        self.handle.seek(offset)
+        head = self.handle.read(self.MAX_HEADER)
+        end = head.find(b"\r\n\r\n")
+        length = _content_length(head[:end]) if end >= 0 else None
+        if length is not None and end + 8 + length <= self.MAX_KEPT:
+            self.handle.seek(offset)
+            return self.handle.read(end + 8 + length), None, None
+        return head, self._next_plain_record(offset + 1), None
+
+    def _next_plain_record(self, offset: int) -> int | None:
+        """The next ``WARC/1.x`` line start at or after ``offset`` (uncompressed files)."""
+        self.handle.seek(offset)
+        base, carry = offset, b""
+        while chunk := self.handle.read(1 << 20):
+            window = carry + chunk
+            at = window.find(b"\nWARC/1.")
+            if at >= 0:
+                return base - len(carry) + at + 1
+            carry = window[-8:]
+            base += len(chunk)
+        return None
+
+
+def _note(next_offset: int | None, gzipped: bool) -> str:
+    if next_offset is None:
+        return "nothing after it could be read"
+    return f"reading resumed at the next {'gzip member' if gzipped else 'record'}, at byte {next_offset}"
+
+
+def _content_length(header: bytes) -> int | None:
+    for line in header.split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() == b"content-length":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return None
+    return None
 
 
 def _warc_metadata(headers) -> dict:

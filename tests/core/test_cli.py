@@ -45,7 +45,7 @@ def test_every_built_in_plugin_declares_metadata_that_fits_one_corpus_schema():
 
 def test_plugins_show_unknown_name_suggests_closest():
     proc = run_cli("plugins", "show", "exact_dedupe", check=False)
-    assert proc.returncode == 1 and "Did you mean 'exact_dedup'?" in proc.stderr
+    assert proc.returncode == 2 and "Did you mean 'exact_dedup'?" in proc.stderr
 
 
 def test_third_party_plugin_installed_with_pip_is_usable_by_name(repo_root, tmp_path, default_input):

@@ -81,7 +81,7 @@ def test_cli_validate_exits_nonzero_and_lists_every_error(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(raw))
     proc = run_cli("validate", path, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # invalid pipeline (README: exit codes)
     assert "2 problem(s)" in proc.stderr
     assert "steps[0]: unknown plugin 'code_heuristic'. Did you mean 'code_heuristics'?" in proc.stderr
     assert "steps[1].with.max_bytes: Input should be greater than 0" in proc.stderr

@@ -36,11 +36,11 @@ def _hide(tmp_path, *modules: str) -> dict:
 def test_validate_names_the_missing_extra(repo_root, tmp_path):
     env = _hide(tmp_path, "fastwarc", "resiliparse", "fasttext", "bm25s")
     proc = run_cli("validate", repo_root / "pipelines" / "web_code.yaml", env=env, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # invalid pipeline (README: exit codes)
     assert "inputs[0]: module 'fastwarc' is not installed: pip install 'curate[web]'" in proc.stderr
     assert "steps[4]: module 'fasttext' is not installed: pip install 'curate[web]'" in proc.stderr
     # a plugin whose module cannot even be imported without the extra
     proc = run_cli("plugins", "show", "commit_to_change_prediction", env=env, check=False)
-    assert proc.returncode == 1 and "pip install 'curate[commits]'" in proc.stderr
+    assert proc.returncode == 2 and "pip install 'curate[commits]'" in proc.stderr
     # the core pipeline needs no extra
     assert run_cli("validate", repo_root / "pipelines" / "github_files.yaml", env=env).returncode == 0

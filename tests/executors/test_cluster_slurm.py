@@ -113,6 +113,13 @@ def test_slurm_job_scripts_and_dependencies(fake_slurm, tmp_path):
     assert f"still running as Slurm jobs {jobs[0]['id']}, {jobs[-1]['id']}" in again.stderr
     assert len(_submissions(state)) == len(jobs)
 
+    # the lock outlives `curate run`: the submitted jobs hold it (their last job, `curate finish`, releases it)
+    holder = json.loads((out / "LOCK").read_text())
+    assert holder["kind"] == "slurm" and holder["run"] == "run-0001" and str(jobs[-1]["id"]) in holder["jobs"]
+    other = run_cli("run", YAML, "-o", out, "--no-progress", *subset_args(), "--set", executor,
+                    "--set", "steps[2].with.max_line_length=80", cwd=REPO, env=env, check=False)
+    assert other.returncode == 4 and "locked by run-0001 running as Slurm jobs" in other.stderr
+
 
 def test_workers_option_caps_the_job_arrays(fake_slurm, tmp_path):
     """`curate run -w 1` overrides `executor.workers: 2`: one array task at a time, as on the other executors."""
@@ -127,7 +134,7 @@ def test_workers_option_caps_the_job_arrays(fake_slurm, tmp_path):
 def test_slurm_options_are_validated_with_their_yaml_path(tmp_path):
     proc = run_cli("validate", YAML, "--set", "executor={kind: slurm, partition: cpu, time: 'two hours', "
                    "sbatch_args: {'--account': x}, gpus: {quality_llm: 1}}", cwd=REPO, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "executor.time: String should match pattern" in proc.stderr
     assert "executor.sbatch_args: Value error, sbatch option '--account'" in proc.stderr
     assert "executor.gpus.quality_llm: no step has the id 'quality_llm'" in proc.stderr
@@ -177,6 +184,7 @@ def test_real_slurm_run_matches_local_and_relaunches_a_cancelled_task(slurm_part
     assert "submitted to Slurm" in proc.stderr
     _wait_until_recorded(out)
     assert_same_corpus(local, out)
+    assert not (out / "LOCK").exists()  # released by the finish job
 
     # a task cancelled mid-run: its dependants never start; `curate run` again relaunches only what is missing
     faults = install_fault_plugin(tmp_path / "faults")

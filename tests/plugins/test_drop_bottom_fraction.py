@@ -104,7 +104,8 @@ def test_incremental_run_reuses_the_saved_cut_unless_recomputed(shards, tmp_path
     assert dropped == {f"late{i}" for i in range(10) if late[i]["score"] < py_cut}  # the first run's cut: 5 of 10
     newer = tmp_path / "d.jsonl"
     write_shard(newer, [{**r, "id": r["id"] + "b", "text": r["text"] + "b"} for r in late])
-    result = run_pipeline_dict(pipeline([*paths, new, newer], out, calibration="recompute", min_group_size=5))
+    result = run_pipeline_dict(pipeline([*paths, new, newer], out, calibration="recompute", min_group_size=5),
+                               accept_changes=True)  # the step's parameters changed: an explicit choice
     assert {r["id"] for r in read_excluded(out, result.run_id)} == {"late0b"}  # 10% of this batch alone
 
 

@@ -50,7 +50,8 @@ class _Sink:
 def run_stage(stage: MinhashDedup, shards: list[list], root: Path, run_id: str = "run-0001",
               previous: tuple = ()) -> tuple[list, list]:
     """Plan the stage as the planner does (map per shard, barrier jobs task by task, reduce per shard), in
-    this process, with only files between the parts. Returns (kept, dropped) documents."""
+    this process, with only files between the parts, then commit the index snapshot the run staged, as the
+    runner does when it publishes a run. Returns (kept, dropped) documents."""
     ctx = StageContext(step_id="minhash_dedup", run_id=run_id, run_seq=1, tasks=len(shards),
                        work_dir=str(root / "work" / run_id), index_dir=str(root / "index"),
                        previous_runs=list(previous), run_context=RunContext())
@@ -68,6 +69,7 @@ def run_stage(stage: MinhashDedup, shards: list[list], root: Path, run_id: str =
         (step,) = stage.reduce_steps(ctx)
         step.excluded = sink
         kept += list(step.run(iter(docs), rank, len(shards)))
+    ctx.index_store().commit(run_id)
     return kept, sink.docs
 
 

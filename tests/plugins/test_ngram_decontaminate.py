@@ -13,6 +13,7 @@ import pytest
 import zstandard
 from _decontam_helpers import ALTERATIONS, alter, load_problems, plant
 
+from curate.run import PipelineRefused
 from curate.testing import apply_step, make_doc, read_corpus, read_excluded, run_cli, run_pipeline_dict
 from curate_plugins._decontam import benchmarks as bench
 from curate_plugins._decontam.index import ensure_part, list_parts
@@ -251,20 +252,25 @@ def test_index_is_built_once_and_a_new_benchmark_only_adds_its_part(default_inpu
                 "output": {"dir": str(out)}, "steps": [{"uses": "ngram_decontaminate", "with": {"benchmarks": names}}]}
 
     run_pipeline_dict(pipeline(tmp_path / "in1", ["humaneval"]))
-    parts_dir = out / "state" / "index" / "ngram_decontaminate" / "benchmarks"
-    first = {p.name: p.stat().st_mtime_ns for p in parts_dir.iterdir()}
-    assert [n.split("-")[0] for n in sorted(first)] == ["humaneval", "humaneval"]  # .npz + .json
+    parts_dir = out / "state" / "index" / "ngram_decontaminate" / "parts"
+    first = {p.name: (p / "part.npz").stat().st_mtime_ns for p in parts_dir.iterdir()}
+    assert [n.split("-")[0] for n in first] == ["humaneval"]
     _input_with_leaks(default_input, tmp_path / "in2", {"b-mbpp-2": "mbpp/2", "b-he-3": "humaneval/HumanEval/3"})
     (tmp_path / "in2" / "pallets__itsdangerous.jsonl.zst").unlink()
     (tmp_path / "in2" / "spf13__pflag.jsonl.zst").unlink()
-    run_pipeline_dict(pipeline(tmp_path / "in2", ["humaneval", "mbpp"]))
-    second = {p.name: p.stat().st_mtime_ns for p in parts_dir.iterdir()}
+    # a new benchmark set changes the index: the corpus asks for an explicit choice
+    with pytest.raises(PipelineRefused, match=r"(?s)steps\[0\] \(ngram_decontaminate\): index settings changed "
+                                              r"\(benchmarks: .*--rebuild-index ngram_decontaminate"):
+        run_pipeline_dict(pipeline(tmp_path / "in2", ["humaneval", "mbpp"]))
+    run_pipeline_dict(pipeline(tmp_path / "in2", ["humaneval", "mbpp"]), rebuild_index=("ngram_decontaminate",))
+    second = {p.name: (p / "part.npz").stat().st_mtime_ns for p in parts_dir.iterdir()}
     assert {k: v for k, v in second.items() if k.startswith("humaneval")} == first  # reused, not rewritten
-    assert sorted(n.split("-")[0] for n in second) == ["humaneval", "humaneval", "mbpp", "mbpp"]
-    runs = sorted((out / "state" / "index" / "ngram_decontaminate" / "audit").iterdir())
-    built = [orjson.loads((r / "benchmarks.json").read_bytes())["benchmarks"] for r in runs]
+    assert sorted(n.split("-")[0] for n in second) == ["humaneval", "mbpp"]
+    audits = sorted((out / "runs").glob("*/steps/ngram_decontaminate/audit/benchmarks.json"))
+    assert [a.parts[-5] for a in audits] == ["run-0001", "run-0002", "run-0003"]  # run-0002 rebuilt the index
+    built = [orjson.loads(a.read_bytes())["benchmarks"] for a in audits]
     assert built[0]["humaneval"]["built_now"] and not built[1]["humaneval"]["built_now"]
-    assert built[1]["mbpp"]["built_now"]
+    assert built[1]["mbpp"]["built_now"] and not built[2]["mbpp"]["built_now"]
     reasons = {r["id"]: r["metadata"]["drop.reason"] for r in read_excluded(out)}
     assert reasons == {"a-he-3": "contaminated:humaneval", "b-mbpp-2": "contaminated:mbpp",
                        "b-he-3": "contaminated:humaneval"}

@@ -1,7 +1,8 @@
 """The decontamination audit: per benchmark, how many items leaked into a corpus and into which documents.
 
-The filter writes one line per flagged document to ``state/index/<step>/audit/<run>/<rank>.jsonl``; the index
-job writes ``benchmarks.json`` (which benchmarks and parameters the run used) next to them.
+The filter writes one line per flagged document to ``runs/<run>/steps/<step>/audit/<rank>.jsonl``; the index
+job writes ``benchmarks.json`` (which benchmarks and parameters the run used) next to them. Only published runs
+count (a rolled-back run's audit goes with its run folder).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from curate_plugins._decontam import benchmarks as bench
 
 def audit_runs(corpus: CorpusDir, run_id: str | None = None) -> list[tuple[str, str, str]]:
     """``(step id, run id, audit folder)`` for every decontamination audit in the corpus (or in one run)."""
-    fs, root = filesystem(corpus.path("state", "index"))
+    fs, root = filesystem(corpus.path("runs"))
     if not fs.exists(root):
         return []
+    published = set(corpus.published_runs())
     found = []
-    for marker in sorted(fs.glob(f"{root}/*/audit/*/benchmarks.json")):
+    for marker in sorted(fs.glob(f"{root}/*/steps/*/audit/benchmarks.json")):
         folder = posixpath.dirname(marker)
-        run = posixpath.basename(folder)
-        step = posixpath.basename(posixpath.dirname(posixpath.dirname(folder)))
-        if run_id is None or run == run_id:
+        step_folder = posixpath.dirname(folder)
+        step = posixpath.basename(step_folder)
+        run = posixpath.basename(posixpath.dirname(posixpath.dirname(step_folder)))
+        if (run_id is None or run == run_id) and run in published:
             found.append((step, run, folder))
     return found
 

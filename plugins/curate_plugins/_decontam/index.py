@@ -1,9 +1,10 @@
 """The benchmark n-gram index: one immutable part per benchmark, merged into a probe structure per worker.
 
-On disk (``state/index/<step>/benchmarks/``), a part is ``<name>-<key>.npz`` plus ``<name>-<key>.json``
-(written last: its presence marks the part complete). ``key`` fingerprints everything the hashes depend on:
-the benchmark file's SHA-256, the fields used, ``n``, ``min_short`` and the normaliser version. A run builds
-only the parts it does not find, so adding a benchmark later adds only that benchmark's n-grams.
+On disk, a part is an ``IndexStore`` part folder ``state/index/<step>/parts/<name>-<key>/`` holding
+``part.npz`` and ``meta.json`` (written last: its presence marks the part complete). ``key`` fingerprints
+everything the hashes depend on: the benchmark file's SHA-256, the fields used, ``n``, ``min_short`` and the
+normaliser version. A run builds only the parts it does not find, so adding a benchmark later adds only that
+benchmark's n-grams; each run's snapshot names the parts of its benchmark set.
 
 A part holds the sorted unique n-gram hashes (uint64), a CSR map from each hash to the items containing it
 (offsets int64 + item numbers uint32), and the whole-item hashes of items shorter than n words.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from curate import atomic_write_bytes, filesystem, read_bytes
+from curate import IndexStore, atomic_write_bytes, filesystem, read_bytes
 from curate_plugins._decontam.benchmarks import BenchmarkSpec
 from curate_plugins._decontam.normalize import NORMALISER_VERSION, Tokens
 
@@ -151,9 +152,13 @@ def _csr(hashes: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return unique, offsets, items
 
 
+def part_name(name: str, key: str) -> str:
+    return f"{name}-{key}"
+
+
 def _paths(index_dir: str, name: str, key: str) -> tuple[str, str]:
-    base = f"{index_dir}/benchmarks/{name}-{key}"
-    return base + ".npz", base + ".json"
+    folder = IndexStore(index_dir).part_path(part_name(name, key))
+    return f"{folder}/part.npz", f"{folder}/meta.json"
 
 
 def save_part(part: IndexPart, index_dir: str, key: str) -> None:
@@ -178,11 +183,11 @@ def load_part(index_dir: str, name: str, key: str) -> IndexPart | None:
 
 def list_parts(index_dir: str) -> list[dict]:
     """Metadata of every complete part stored in ``index_dir`` (for reports)."""
-    fs, folder = filesystem(f"{index_dir}/benchmarks")
+    fs, folder = filesystem(f"{index_dir}/parts")
     if not fs.exists(folder):
         return []
     metas = []
-    for path in sorted(fs.glob(f"{folder}/*.json")):
+    for path in sorted(fs.glob(f"{folder}/*/meta.json")):
         with fs.open(path, "rb") as handle:
             meta = orjson.loads(handle.read())
         meta.pop("item_ids", None)

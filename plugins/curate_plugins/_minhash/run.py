@@ -14,16 +14,6 @@ from curate_plugins._minhash.work import Positions, shard_counts
 ITEMS_PER_PARTITION = 1 << 20
 
 
-def adopt_finished_runs(store: IndexStore, previous_runs: list[str]) -> None:
-    """Commit the snapshots that finished earlier runs staged but nobody committed (a runner that does not
-    commit index snapshots yet), oldest first. A rolled-back or discarded run has no snapshot any more, and a
-    snapshot staged on another base is left alone, so this never resurrects what was undone."""
-    for run_id in previous_runs:
-        snap = store.snapshot(run_id)
-        if snap is not None and store.staged(run_id) and snap.previous == store.current_run():
-            store.commit(run_id)
-
-
 @dataclass
 class RunView:
     """Picklable description of one run of the stage; ``load()`` opens its index and positions."""
@@ -31,14 +21,15 @@ class RunView:
     work_dir: str
     index_dir: str
     run_id: str
-    previous_runs: list[str]
     parts: int  # shards of items (1 at repository level, after grouping)
     verify: bool
     ordered: bool  # positions come from the ``order`` job (keep rules other than ``first``)
     partitions: int  # tasks of the verify job (each handles every n-th partition of positions)
     settings: dict = field(default_factory=dict)
     rebuild: bool = False  # the runner rebuilds this index from the corpus: start from an empty one
-    base_parts: list | None = None  # the committed parts, when the runner gives them (``ctx.base_parts()``)
+    #: the committed parts this run starts from (``ctx.base_parts()``: none when the runner rebuilds the index);
+    #: the runner commits the snapshot this run stages when it publishes the run
+    base_parts: list = field(default_factory=list)
 
     def load(self) -> LoadedRun:
         return LoadedRun(self)
@@ -50,16 +41,9 @@ class LoadedRun:
         self.work_dir, self.run_id, self.parts, self.verify = view.work_dir, view.run_id, view.parts, view.verify
         self.settings = view.settings
         self.store = IndexStore(view.index_dir)
-        if view.rebuild:
-            self.committed: list[IndexPart] = []
-        elif view.base_parts is not None:  # the runner commits snapshots and says which parts are the base
+        if not view.rebuild:
             check_settings(self.store, view.settings)
-            self.committed = list(view.base_parts)
-        else:
-            adopt_finished_runs(self.store, view.previous_runs)
-            check_settings(self.store, view.settings)
-            snap = self.store.current()
-            self.committed = list(snap.parts) if snap else []
+        self.committed: list[IndexPart] = list(view.base_parts)
         self.base = sum(int(p.meta["count"]) for p in self.committed)
         self.counts = shard_counts(view.work_dir, view.parts)
         self.positions = Positions(view.work_dir, self.base, self.counts, view.ordered)

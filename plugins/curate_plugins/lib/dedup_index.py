@@ -1,9 +1,10 @@
-"""A persistent, append-only index of kept content hashes, one immutable file set per run.
+"""A persistent index of kept content hashes on ``curate.IndexStore``: sorted keys with one document id each.
 
-``state/index/<step>/<run>.<namespace>.keys.npy`` holds the sorted 16-byte keys a run kept, and
-``...ids.npy`` the matching document ids. Lookups memory-map the arrays and binary-search them, so checking a
-new batch touches O(new × log(old)) pages, not the old corpus. A run's files are published by writing a
-``.done`` marker last; files without one (a crashed run) are ignored.
+Each run adds one part (``parts/<run>-L0/keys.npy`` with its sorted 16-byte keys, ``ids.npy`` with the kept
+document ids); ``compact`` merges every ``fanout`` parts of one level into one part of the next level (size-tiered,
+``IndexStore.plan_compaction``), so a corpus of R runs has O(fanout * log R) parts and each entry is rewritten
+O(log R) times in all. Lookups memory-map the parts and binary-search all new keys at once, so checking a batch
+costs O(batch * parts * log(corpus)) page touches, never a read of the whole index.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import numpy as np
 import orjson
 
-from curate import Filter, atomic_write_bytes, filesystem, read_bytes
+from curate import Filter, IndexPart, IndexStore, atomic_write_bytes, filesystem, read_bytes
 
 
 def priority_of(doc, keep: str, keep_key: str) -> float:
@@ -28,42 +29,72 @@ def priority_of(doc, keep: str, keep_key: str) -> float:
         return math.inf
 
 
-class HashIndex:
-    def __init__(self, index_dir: str, namespace: str):
-        self.index_dir, self.namespace = index_dir, namespace
+class KeyIndex:
+    """Read and write the sorted-key parts of one ``IndexStore``."""
 
-    def _path(self, run_id: str, part: str) -> str:
-        return f"{self.index_dir}/{run_id}.{self.namespace}.{part}"
+    def __init__(self, store: IndexStore, parts: list[IndexPart]):
+        self.store, self.parts = store, list(parts)
 
-    def write_run(self, run_id: str, keys: np.ndarray, ids: list[str]) -> None:
+    def lookup(self, keys: np.ndarray) -> dict[bytes, str]:
+        """The stored id of every key of ``keys`` (``S16``) found in the index."""
+        probe = np.unique(np.asarray(keys, dtype="S16"))
+        found: dict[bytes, str] = {}
+        for part in self.parts:
+            if not len(probe):
+                break
+            stored, ids = self._arrays(part)
+            if not len(stored):
+                continue
+            where = np.minimum(np.searchsorted(stored, probe), len(stored) - 1)
+            hit = stored[where] == probe
+            for key, i in zip(probe[hit].tolist(), where[hit].tolist()):
+                found[bytes(key).ljust(16, b"\0")] = bytes(ids[i]).decode("utf-8")
+            probe = probe[~hit]
+        return found
+
+    def add(self, run_id: str, keys: np.ndarray, ids: list[str]) -> IndexPart:
+        """Write this run's part (level 0) and add it to the index."""
         order = np.argsort(keys, kind="stable")
-        atomic_write_bytes(self._path(run_id, "keys.npy"), _npy(keys[order]))
-        id_array = np.asarray([ids[i].encode("utf-8") for i in order.tolist()], dtype=object)
-        width = max((len(x) for x in id_array), default=1)
-        atomic_write_bytes(self._path(run_id, "ids.npy"), _npy(id_array.astype(f"S{width}")))
-        atomic_write_bytes(self._path(run_id, "done"), b"")
+        part = self._write(f"{run_id}-L0", (run_id,), 0, keys[order], _id_array([ids[i] for i in order.tolist()]))
+        self.parts.append(part)
+        return part
 
-    def reader(self, runs: list[str]) -> IndexReader:
-        parts = []
-        for run_id in runs:
-            fs, done = filesystem(self._path(run_id, "done"))
-            if fs.exists(done):
-                parts.append((_load(self._path(run_id, "keys.npy")), _load(self._path(run_id, "ids.npy"))))
-        return IndexReader(parts)
+    def compact(self, run_id: str, fanout: int) -> None:
+        """Merge parts until no level holds ``fanout`` of them (the merged parts stay on disk until ``gc``)."""
+        merged = 0
+        while groups := IndexStore.plan_compaction(self.parts, fanout):
+            for group in groups:
+                keys, ids = zip(*(self._arrays(p) for p in group))
+                keys, ids = np.concatenate(keys), np.concatenate([i.astype(_widest(ids)) for i in ids])
+                order = np.argsort(keys, kind="stable")  # equal keys: the older part's id first
+                keys, ids = keys[order], ids[order]
+                first = np.ones(len(keys), dtype=bool)
+                first[1:] = keys[1:] != keys[:-1]
+                runs = tuple(r for p in group for r in p.runs)
+                part = self._write(f"{run_id}-L{group[0].level + 1}-{merged}", runs, group[0].level + 1,
+                                   keys[first], ids[first])
+                merged += 1
+                self.parts = [p for p in self.parts if p not in group] + [part]
+
+    def _write(self, name: str, runs: tuple, level: int, keys: np.ndarray, ids: np.ndarray) -> IndexPart:
+        folder = self.store.part_path(name)
+        keys_bytes, ids_bytes = _npy(np.ascontiguousarray(keys, dtype="S16")), _npy(ids)
+        atomic_write_bytes(f"{folder}/keys.npy", keys_bytes)
+        atomic_write_bytes(f"{folder}/ids.npy", ids_bytes)
+        return IndexPart(name, runs, level, entries=int(len(keys)), nbytes=len(keys_bytes) + len(ids_bytes))
+
+    def _arrays(self, part: IndexPart) -> tuple[np.ndarray, np.ndarray]:
+        folder = self.store.part_path(part.name)
+        return _load(f"{folder}/keys.npy"), _load(f"{folder}/ids.npy")
 
 
+def _id_array(ids: list[str]) -> np.ndarray:
+    encoded = [i.encode("utf-8") for i in ids]
+    return np.asarray(encoded, dtype=f"S{max((len(x) for x in encoded), default=1) or 1}")
 
-class IndexReader:
-    def __init__(self, parts):
-        self.parts = parts
 
-    def lookup(self, key: bytes) -> str | None:
-        probe = np.frombuffer(key, dtype="S16")[0]
-        for keys, ids in self.parts:
-            i = int(np.searchsorted(keys, probe))
-            if i < len(keys) and keys[i] == probe:
-                return bytes(ids[i]).decode("utf-8")
-        return None
+def _widest(arrays) -> str:
+    return f"S{max((a.dtype.itemsize for a in arrays), default=1)}"
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -74,7 +105,7 @@ def _npy(array: np.ndarray) -> bytes:
 
 def _load(path: str) -> np.ndarray:
     fs, p = filesystem(path)
-    if fs.protocol in ("file", ("file", "local")) or "file" in fs.protocol:
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
         return np.load(p, mmap_mode="r", allow_pickle=False)
     with fs.open(p, "rb") as handle:
         return np.load(io.BytesIO(handle.read()), allow_pickle=False)
