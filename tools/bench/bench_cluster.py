@@ -54,8 +54,11 @@ def _digest(corpus: Path) -> str:
 
 def run_once(pipeline: Path, shards: list[str], out: Path, executor: str, env: dict) -> dict:
     shutil.rmtree(out, ignore_errors=True)
+    # one task per input shard, as on a cluster (by default, shards are grouped into tasks of output.max_file_mb)
+    task_mb = max(os.path.getsize(shard) for shard in shards) / 1e6
     cmd = [*CURATE, "run", str(pipeline), "-o", str(out), "--no-progress", "--json",
-           "--set", "inputs[0].with.paths=" + json.dumps(shards), "--set", executor]
+           "--set", "inputs[0].with.paths=" + json.dumps(shards), "--set", executor,
+           "--set", f"output.max_file_mb={task_mb:.3f}"]
     started, clock = time.perf_counter(), time.time()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
