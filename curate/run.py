@@ -300,10 +300,13 @@ def _check_schema(resolved: ResolvedPipeline, corpus: CorpusDir) -> None:
     output schema differs from the corpus's is refused."""
     changes = schema_changes(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)
     if changes:
+        format_only = all(change.startswith("output.format") for change in changes)
+        way = ("keep the output.format of the earlier runs (a backfill does not convert files)" if format_only else
+               "keep the steps and plugin versions of the earlier runs, or rewrite the existing output with the new "
+               "steps: curate run PIPELINE --backfill")
         raise PipelineRefused(f"this pipeline would write a different output schema than the corpus in {corpus.root} "
                               f"has ({'; '.join(changes)}). Readers need one schema per corpus: write to a new "
-                              "output.dir, keep the steps, plugin versions and output.format of the earlier runs, or "
-                              "rewrite the existing output with the new steps: curate run PIPELINE --backfill.")
+                              f"output.dir, or {way}.")
 
 
 @dataclass
