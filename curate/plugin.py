@@ -22,7 +22,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from pydantic import BaseModel, ConfigDict
 
 from curate.schema import PluginMetadata, declared_fields, metadata_checker
-from curate.state import join, staging_dir
+from curate.state import join, scratch_dir, staging_dir
 from curate.stepstats import step_accounting, text_bytes
 
 
@@ -55,6 +55,13 @@ class RunContext(BaseModel):
         if self.corpus_dir is None:
             return join(".", folder, filename)
         return join(staging_dir(self.corpus_dir, self.run_id, "exports"), folder, filename)
+
+    def scratch_path(self, name: str) -> str | None:
+        """A folder for a step's scratch files in the run's local scratch space (removed once the run is
+        published); None without a corpus or when the corpus is on object storage."""
+        if not self.corpus_dir or "://" in self.corpus_dir:
+            return None
+        return join(scratch_dir(self.corpus_dir, self.run_id), name)
 
 
 @dataclass

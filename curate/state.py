@@ -85,6 +85,11 @@ def _mtime(info: dict):
 STATE_POINTER = "state-location.txt"
 
 
+def scratch_dir(corpus_root: str, run_id: str) -> str:
+    """``<corpus>/runs/<run>/work``: a run's scratch space, removed once the run is published."""
+    return join(corpus_root, "runs", run_id, "work")
+
+
 def staging_dir(corpus_root: str, run_id: str, area: str) -> str:
     """``<corpus>/runs/<run>/output/<area>``: what a run writes before it is published."""
     return join(corpus_root, "runs", run_id, "output", area)
@@ -124,8 +129,8 @@ class CorpusDir:
         return self.path("state", "index", step_id)
 
     def work_dir(self, run_id: str) -> str:
-        """``runs/<run>/work``: scratch space, removed once the run is published."""
-        return self.path("runs", run_id, "work")
+        """The run's scratch space, removed once the run is published (``scratch_dir``)."""
+        return scratch_dir(self.root, run_id)
 
     def staging(self, run_id: str, area: str) -> str:
         """Where a run writes its ``data`` or ``excluded`` records (or ``exports``) until it is published."""

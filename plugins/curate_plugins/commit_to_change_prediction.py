@@ -264,7 +264,7 @@ class CommitToChangePrediction(Transform):
         if self._state is None or self._state[0] != repo_path:
             import pygit2
 
-            repo = pygit2.Repository(git_dir_of(repo_path, self._work_root()))
+            repo = pygit2.Repository(git_dir_of(repo_path, self.context.scratch_path("git")))
             excluded = compile_any(self.params.vendored + self.params.lockfiles)
             rules = IndexRules(self.params.max_index_bytes, excluded, self.params.k1, self.params.b,
                                head_bytes=min(max(self.params.max_readme_bytes, self.params.max_file_bytes),
@@ -272,11 +272,6 @@ class CommitToChangePrediction(Transform):
             self._state = (repo_path, SnapshotPool(repo, rules, self.params.snapshots))
         return self._state[1]
 
-    def _work_root(self) -> str | None:
-        ctx = self.context
-        if not ctx.corpus_dir or "://" in ctx.corpus_dir:
-            return None
-        return f"{ctx.corpus_dir}/runs/{ctx.run_id}/work/git"
 
 
 def _cut_note(name: str, text: str, cut: int) -> list[str]:

@@ -100,7 +100,7 @@ class GitCommits(Source):
 
     def read_shard_update(self, shard: str, update: dict) -> Iterator[Document | Reject]:
         """The commits reachable from ``update["heads"]`` (as planned) and not from ``update["since"]``."""
-        git_dir = git_dir_of(shard, self._work_root())
+        git_dir = git_dir_of(shard, self.context.scratch_path("git"))
         heads = update["heads"]
         since = sorted(set(update.get("since", {}).values()) - set(heads.values()))
         _check_known(git_dir, since, shard)
@@ -131,12 +131,6 @@ class GitCommits(Source):
         commits, days, first, last = repo_activity(repo, sorted(set(heads.values())))
         return {"activity.commits": commits, "activity.active_days": days, "activity.first_time": first,
                 "activity.last_time": last}
-
-    def _work_root(self) -> str | None:
-        ctx = self.context
-        if not ctx.corpus_dir or ctx.corpus_dir.startswith(("s3://", "gs://", "hf://")):
-            return None
-        return str(Path(ctx.corpus_dir) / "runs" / ctx.run_id / "work" / "git")
 
     def _repo_metadata(self, repo: str) -> dict:
         if not self.params.metadata_file:

@@ -1,6 +1,6 @@
 """Open git repositories given as `.bundle` files, bare repositories or working copies.
 
-A bundle is cloned bare once per run into the corpus work directory (``runs/<run>/work/git/``), so the commit
+A bundle is cloned bare once per run into the run's scratch space (``RunContext.scratch_path("git")``), so the commit
 source and the commit transform of the same task, or of a later segment, share one clone. Without a corpus
 directory (plugins used directly), the clone goes to a temporary directory removed at exit.
 """
