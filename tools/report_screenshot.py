@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,16 +87,14 @@ def save_top(png: Path, top: Path, height: int) -> Path:
 @contextmanager
 def proxy_oracle():
     """The local OpenAI-compatible proxy-rubric server; yields its /v1 base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "curate_plugins._quality.proxy_server", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise ScreenshotError(f"the proxy oracle did not start: {line!r} {proc.stderr.read()[-2000:]}")
-        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    from curate_plugins._quality.proxy_server import serving
+
+    with ExitStack() as stack:
+        try:
+            base_url = stack.enter_context(serving())
+        except RuntimeError as exc:
+            raise ScreenshotError(str(exc)) from None
+        yield base_url
 
 
 def showcase_pipeline(shards: list[str], out: Path, base_url: str) -> dict:

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -168,6 +169,22 @@ def completion_payload(body: dict, chat: bool, text: str, rating: int, prompt: s
                               "top_logprobs": tops}
     return {"id": "cmpl-proxy", "object": "text_completion", "model": body.get("model"), "choices": [choice],
             "usage": usage}
+
+
+@contextlib.contextmanager
+def serving(*args: str):
+    """Start this server in a subprocess on a free port of 127.0.0.1 (``args``: more command-line options);
+    yield its /v1 base URL; stop it on exit. RuntimeError with the server's stderr if it does not start."""
+    proc = subprocess.Popen([sys.executable, "-m", __name__, "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the proxy server did not start: {line!r} {proc.stderr.read()[-2000:]}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main(argv=None):
