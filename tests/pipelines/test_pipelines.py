@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import pytest
 import yaml
 
 from curate.testing import read_corpus, run_cli
+from curate_plugins._quality.proxy_server import serving
 
 PIPELINES = sorted((Path(__file__).resolve().parents[2] / "pipelines").glob("*.yaml"))
 
@@ -33,14 +32,8 @@ def _llm_server_for(pipeline: Path):
         yield []
         return
     index, backend = found[0]
-    proc = subprocess.Popen([sys.executable, "-m", "curate_plugins._quality.proxy_server", "--port", "0",
-                             "--model", backend["model"]], stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline().split()[1])
-        yield ["--set", f"steps[{index}].with.backend.base_url=http://127.0.0.1:{port}/v1"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serving("--model", backend["model"]) as base_url:
+        yield ["--set", f"steps[{index}].with.backend.base_url={base_url}"]
 
 
 def test_main_job_runs_on_embedded_input(repo_root, tmp_path):

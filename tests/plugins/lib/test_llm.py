@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import math
 import socket
-import subprocess
-import sys
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
 
+from curate_plugins._quality.proxy_server import serving
 from curate_plugins.lib.llm.backend import Completion, make_backend
 from curate_plugins.lib.llm.cache import CompletionCache
 from curate_plugins.lib.llm.config import BackendConfig, Sampling
@@ -24,18 +22,9 @@ QUESTION = [{"role": "system", "content": "You are a Python programmer. Answer w
             {"role": "user", "content": "Write a Python function is_even(n) that returns True when n is even."}]
 
 
-@contextmanager
 def local_server(*args: str):
     """The OpenAI-compatible proxy server on a free loopback port; yields its /v1 base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "curate_plugins._quality.proxy_server", "--port", "0", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PORT "), proc.stderr.read()
-        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    return serving(*args)
 
 
 def free_port() -> int:
