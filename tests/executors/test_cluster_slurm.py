@@ -159,9 +159,15 @@ def _slurm_partition() -> str | None:
     return None
 
 
+def _finish_job_done(out: Path) -> bool:
+    """The finish job records the run (manifest written, pending.json removed), then releases the LOCK last."""
+    recorded = (out / "state" / "manifest.jsonl").exists() and not (out / "state" / "pending.json").exists()
+    return recorded and not (out / "LOCK").exists()
+
+
 def _wait_until_recorded(out: Path, timeout: float = 400) -> None:
     deadline = time.monotonic() + timeout
-    while (out / "state" / "pending.json").exists() or not (out / "state" / "manifest.jsonl").exists():
+    while not _finish_job_done(out):
         assert time.monotonic() < deadline, f"the Slurm run in {out} did not finish; see {out}/runs/*/exec/"
         time.sleep(1)
 
@@ -183,8 +189,7 @@ def test_real_slurm_run_matches_local_and_relaunches_a_cancelled_task(slurm_part
     proc = run_cli("run", YAML, "-o", out, "--no-progress", *subset_args(), "--set", executor, cwd=REPO)
     assert "submitted to Slurm" in proc.stderr
     _wait_until_recorded(out)
-    assert_same_corpus(local, out)
-    assert not (out / "LOCK").exists()  # released by the finish job
+    assert_same_corpus(local, out)  # and the finish job released the LOCK (_wait_until_recorded)
 
     # a task cancelled mid-run: its dependants never start; `curate run` again relaunches only what is missing
     faults = install_fault_plugin(tmp_path / "faults")
