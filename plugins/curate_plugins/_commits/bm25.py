@@ -83,20 +83,25 @@ def path_text(path: str) -> str:
     return path.replace("/", " ").replace(".", " ").replace("-", " ")
 
 
-_ADDED_LINES = re.compile(r"^\+(.*)", re.MULTILINE)
-_REMOVED_LINES = re.compile(r"^-(.*)", re.MULTILINE)
-
-
 def diff_delta(hunks: str) -> Counter:
     """Term counts of the ``+`` lines minus those of the ``-`` lines of a file's diff hunks.
 
     Adding it to the old version's counts gives the new version's exactly, because no token spans a line end.
-    Words are subtracted before they are split, so an edited line costs only the words it changed."""
-    words = _word_counts("\n".join(_ADDED_LINES.findall(hunks)))
-    get = words.get
-    for word, count in _word_counts("\n".join(_REMOVED_LINES.findall(hunks))).items():
-        words[word] = get(word, 0) - count
-    return _terms_of(words)
+    Words are subtracted before they are split, so an edited line costs only the words it changed. One pass
+    over the lines: each changed line is cut into words as ``_words`` cuts a text."""
+    added: dict[bytes, int] = {}
+    removed: dict[bytes, int] = {}
+    table = _WORD_BYTES
+    for line in hunks.encode("utf-8", "surrogatepass").split(b"\n"):
+        sign = line[:1]
+        if sign == b"+":
+            _count_elements(added, line[1:].translate(table).split())
+        elif sign == b"-":
+            _count_elements(removed, line[1:].translate(table).split())
+    get = added.get
+    for word, count in removed.items():
+        added[word] = get(word, 0) - count
+    return _terms_of(added)
 
 
 def apply_delta(base: Counter, delta: Counter) -> Counter | None:

@@ -229,7 +229,13 @@ class Snapshot:
                 self._tokens.clear()
                 self._deltas.clear()
             blob = self.repo[blob_id]
-            cached = None if blob.size > rules.max_index_bytes or blob.is_binary else tokenize(blob.data)
+            if blob.size > rules.max_index_bytes or blob.is_binary:
+                cached = None
+            else:
+                data = blob.data
+                cached = tokenize(data)
+                if blob_id not in self._heads:  # the renderer often shows this version next
+                    self._keep_head(blob_id, data, rules.head_bytes)
             self._tokens[blob_id] = cached
         return cached
 
@@ -246,13 +252,16 @@ class Snapshot:
         blob_id = self.files[path]
         found = self._heads.get(blob_id)
         if found is None or (limit > len(found[0]) and found[1] > len(found[0])):
-            if len(self._heads) >= 2048:
-                self._heads.clear()
             data = self.repo.odb.read(blob_id)[1]  # the raw content only: half the cost of a Blob object
-            keep = max(limit, self.rules.head_bytes)
-            found = self._heads[blob_id] = (data if len(data) <= keep else data[:keep], len(data))
+            found = self._keep_head(blob_id, data, max(limit, self.rules.head_bytes))
         data, size = found
         return (data if size <= limit else data[:limit]).decode("utf-8", "replace"), size
+
+    def _keep_head(self, blob_id: str, data: bytes, keep: int) -> tuple[bytes, int]:
+        if len(self._heads) >= 2048:
+            self._heads.clear()
+        found = self._heads[blob_id] = (data if len(data) <= keep else data[:keep], len(data))
+        return found
 
     def clipped(self, path: str, budget: int, marker: str) -> tuple[str, int, int]:
         """A file cut to ``budget`` UTF-8 bytes with ``marker`` (``render.truncate``): (text, bytes cut, bytes
