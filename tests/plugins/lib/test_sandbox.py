@@ -252,8 +252,18 @@ def test_result_records_round_trip(sandbox):
       "exit_code": -11, "seconds": 0.1}, "error", ["error"]),
     ({"results": '{"e": "code", "status": "ok"}\n{"e": "start", "i": 0, "name": "a"}\n', "killed": None,
       "exit_code": -24, "seconds": 3.0}, "timeout", ["timeout"]),  # SIGXCPU: the CPU limit
-    ({"results": '{"e": "code", "status": "ok"}\nnot json\n{"e": "test", "i": 0, "name": "a", "status": "pass", '
-                 '"seconds": 0.1}\n{"e": "done"}\n', "killed": None, "exit_code": 0, "seconds": 0.2}, "pass", ["pass"]),
+    ({"results": '{"e": "code", "status": "ok"}\nnot json\n{"e": "start", "i": 0, "name": "a"}\n{"e": "test", "i": 0, '
+                 '"name": "a", "status": "pass", "seconds": 0.1}\n{"e": "done"}\n', "killed": None, "exit_code": 0,
+      "seconds": 0.2}, "pass", ["pass"]),
+    # what the harness never writes: a result without its start, a test out of range, done twice
+    ({"results": '{"e": "code", "status": "ok"}\n{"e": "test", "i": 0, "name": "a", "status": "pass", '
+                 '"seconds": 0.1}\n{"e": "done"}\n', "killed": None, "exit_code": 0, "seconds": 0.2},
+     "error", ["skipped"]),
+    ({"results": '{"e": "code", "status": "ok"}\n{"e": "start", "i": 3, "name": "a"}\n{"e": "test", "i": 3, '
+                 '"name": "a", "status": "pass", "seconds": 0.1}\n{"e": "done"}\n', "killed": None, "exit_code": 0,
+      "seconds": 0.2}, "error", ["skipped"]),
+    ({"results": '{"e": "code", "status": "error"}\n{"e": "done"}\n{"e": "done"}\n', "killed": None, "exit_code": 0,
+      "seconds": 0.2}, "error", ["skipped"]),
 ])
 def test_verdict_from_what_the_zygote_saw(raw, status, tests):
     result = to_result(ExecJob(id="v", code="", tests=["assert a"]), raw, SandboxLimits())

@@ -300,3 +300,23 @@ def test_exits_before_its_tests(sandbox):
     assert [r.status for r in results] == ["error", "error", "error"]
     assert "before all its tests" in results[0].message
     assert [t.status for t in results[1].tests] == ["pass", "error", "skipped"]
+
+
+FORGED = ('{"e": "code", "status": "ok", "message": ""}\n{"e": "start", "i": 0, "name": "x"}\n'
+          '{"e": "test", "i": 0, "name": "x", "status": "pass", "seconds": 0.0, "message": ""}\n{"e": "done"}\n')
+
+
+def test_forges_its_verdict_on_the_result_channel(sandbox):
+    """A program that writes a passing report to fd 3 (the harness's channel) gets no verdict, not a pass."""
+    results = sandbox.run([
+        ExecJob(id="forge-and-exit", code=f"import os\nos.write(3, {FORGED!r}.encode())\nos._exit(0)\n",
+                tests=["assert False", "assert False"]),
+        ExecJob(id="forge-and-go-on", code=f"import os\nos.write(3, {FORGED!r}.encode())\n", tests=["assert False"]),
+        ExecJob(id="forge-later", code="import os\n", tests=[f"os.write(3, {FORGED!r}.encode())", "assert False"]),
+        ExecJob(id="honest", code="def f():\n    return 1\n", tests=["assert f() == 1", "assert f() != 2"]),
+    ])
+    assert [r.status for r in results] == ["error", "error", "error", "pass"]
+    assert "done with 1 of 2 tests reported" in results[0].message
+    assert "the code event is not first or not alone" in results[1].message
+    assert "the code event is not first or not alone" in results[2].message
+    assert all(t.status == "skipped" for r in results[:3] for t in r.tests)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 
 from curate_plugins.lib.sandbox._harness import label
 from curate_plugins.lib.sandbox._zygote import CHILD_SETUP_FAILED
@@ -45,8 +46,44 @@ def _end(raw: dict, limits) -> tuple[str, str]:
     return "error", f"the program exited (code {code}) before all its tests were reported"
 
 
+def tampering(events: list[dict], tests: int) -> str | None:
+    """What is wrong with an event sequence the harness cannot have written, or None. The harness writes one
+    ``code`` event first, then a ``start`` and a ``test`` event per test case in test order, every test reported,
+    and ``done`` last; a program that writes its own results to the channel breaks this unless it also knows its
+    tests (see docs/sandbox.md, Known limits)."""
+    kinds = [e.get("e") for e in events]
+    if not events:
+        return None
+    if kinds[0] != "code" or kinds.count("code") > 1:
+        return "the code event is not first or not alone"
+    if "done" in kinds and (kinds.count("done") > 1 or kinds[-1] != "done"):
+        return "events after done"
+    if events[0].get("status") != "ok" and len(events) > 1 + kinds.count("done"):
+        return "test events after code that did not run"
+    last_index = -1
+    for previous, event in zip(events, events[1:]):
+        if event.get("e") == "test" and (previous.get("e") != "start" or previous.get("i") != event.get("i")
+                                         or previous.get("name") != event.get("name")):
+            return "a test result without its start"
+        if event.get("e") in ("start", "test"):
+            index = event.get("i")
+            if not isinstance(index, int) or not last_index <= index < tests:
+                return f"test index {index!r} out of order or range"
+            last_index = index
+    reported = {e.get("i") for e in events if e.get("e") == "test"}
+    if kinds[-1] == "done" and events[0].get("status") == "ok" and reported != set(range(tests)):
+        return f"done with {len(reported)} of {tests} tests reported"
+    return None
+
+
 def to_result(job: ExecJob, raw: dict, limits) -> ExecResult:
     events = _events(raw.get("results", ""))
+    problem = _end(raw, limits)[1] if raw.get("killed") == "results" else tampering(events, len(job.tests))
+    if problem is not None:  # whatever the channel holds is not the harness's report
+        message = problem if raw.get("killed") == "results" else \
+            f"the program wrote to the sandbox's result channel ({problem}); no verdict"
+        result = error_result(job, message, float(raw.get("seconds", 0.0)))
+        return replace(result, stdout=_clip(raw, "stdout"), stderr=_clip(raw, "stderr"))
     code_event = next((e for e in events if e.get("e") == "code"), None)
     done = any(e.get("e") == "done" for e in events)
     tests, running = [], None
