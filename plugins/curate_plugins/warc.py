@@ -86,19 +86,27 @@ class WarcSource(Source):
                     yield held[1]
                 held = (record.stream_pos, result)
         except Exception as exc:  # noqa: BLE001 - FastWARC raises plain exceptions on corrupt streams
-            suspect = held[0] if held is not None else start
-            probe = WarcProbe(handle, gzipped)
-            for offset, problem, resume in probe.scan(suspect, f"{type(exc).__name__}: {exc}"):
-                if problem is None:  # the held record was whole: the damage starts after it
-                    if held is not None and offset == held[0]:
-                        yield held[1]
-                    continue
-                yield Reject(problem[0], f"{shard}@{offset}", raw=problem[1],
-                             metadata={"reject.error": f"{problem[1]}; {problem[2]}"})
-                return resume
-            return None
+            return (yield from self._recover(handle, shard, start, held, gzipped, f"{type(exc).__name__}: {exc}"))
         if held is not None:
             yield held[1]
+        return None
+
+    def _recover(self, handle, shard: str, start: int, held, gzipped: bool, error: str):
+        """After FastWARC failed: emit the held record if it is whole, exclude the first broken record, and return
+        where FastWARC reads on: the first whole record after the held one, or the record after the broken one
+        (a whole record FastWARC cannot read is excluded too, so every call moves on). None at the end."""
+        probe = WarcProbe(handle, gzipped)
+        for offset, problem, resume in probe.scan(held[0] if held is not None else start, error):
+            if problem is None and held is not None and offset == held[0]:
+                yield held[1]  # the held record was whole: the damage starts after it
+                continue
+            if problem is None and offset != start:
+                return offset  # a whole record FastWARC did not reach: read on from it
+            if problem is None:
+                problem = ("bad_warc_record", f"a record FastWARC cannot read ({error})", _note(resume, gzipped))
+            yield Reject(problem[0], f"{shard}@{offset}", raw=problem[1],
+                         metadata={"reject.error": f"{problem[1]}; {problem[2]}"})
+            return resume
         return None
 
     def _record(self, record, location: str) -> Document | Reject:

@@ -78,3 +78,23 @@ def test_a_run_over_a_broken_warc_keeps_every_readable_page(tmp_path):
     excluded = read_excluded(out)
     assert [(r["metadata"]["drop.reason"], r["metadata"]["reject.location"]) for r in excluded] == [
         ("bad_warc_record", f"{broken}@0")]
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_a_whole_record_fastwarc_refuses_costs_that_record_only(tmp_path, compressed):
+    """Record 5 is well formed but says `WARC/9.9`: FastWARC stops there ("Invalid WARC header") while the probe
+    finds it whole. It is excluded, and the 22 pages after it are read, not lost."""
+    members = warc_members(WARC)
+    members[5] = gzip.compress(gzip.decompress(members[5]).replace(b"WARC/1.0", b"WARC/9.9", 1))
+    offset = sum(len(m) for m in members[:5])
+    broken = tmp_path / "version.warc.gz"
+    broken.write_bytes(b"".join(members))
+    if not compressed:
+        offset = sum(len(gzip.decompress(m)) for m in members[:5])
+        broken = tmp_path / "version.warc"
+        broken.write_bytes(b"".join(gzip.decompress(m) for m in members))
+    docs, rejects = _read(broken)
+    assert _where(rejects) == [("not_response:warcinfo", 0), ("bad_warc_record", offset)]
+    assert "a record FastWARC cannot read (" in rejects[1].raw
+    reference = [d.id for d in _read(WARC)[0]]
+    assert [d.id for d in docs] == reference[:4] + reference[5:]
