@@ -10,7 +10,7 @@ from pydantic import Field
 
 from curate import Document, Drop
 from curate_plugins._synth import prompts
-from curate_plugins._synth.extract import assert_tests, code_blocks, has_assertion, render_code, solution_code
+from curate_plugins._synth.extract import assert_tests, has_assertion, render_code, solution_code
 from curate_plugins._synth.ranking import acecoder_pairs
 from curate_plugins._synth.records import RecordMetadata, child, pair_text, sft_text, verdicts
 from curate_plugins._synth.step import SynthParams, SynthStep
@@ -148,6 +148,5 @@ def read_question(answer: str) -> tuple[str, list[str]]:
     question = match.group(1).strip() if match else ""
     if not question:  # no "Question:" label: the prose before the first code block
         question = (answer or "").split("```", 1)[0].strip()
-    fenced = "\n".join(f"```python\n{b}\n```" for b in code_blocks(answer))
-    tests = [t for t in assert_tests(fenced) if has_assertion(t)]
+    tests = [t for t in assert_tests(answer) if has_assertion(t)]
     return question, tests

@@ -8,6 +8,8 @@ import orjson
 from pydantic import Field
 
 from curate import AtomicFile, Document, DocumentStep, PluginParams, join
+from curate_plugins._synth.extract import render_code
+from curate_plugins._synth.records import NAMESPACES
 
 LAYOUTS = {
     # layout: (record kind, {column: metadata key under the namespace})
@@ -32,7 +34,7 @@ class TrlExport(DocumentStep):
     kind = "annotator"
 
     class Params(PluginParams):
-        namespace: Literal["kodcode", "codedpo", "acecoder"] = Field(..., description="The step whose records are "
+        namespace: Literal[NAMESPACES] = Field(..., description="The step whose records are "
                                                                                       "exported.")
         layout: Literal["dpo", "sft"] = Field("dpo", description="`dpo`: prompt, chosen, rejected (pairs); `sft`: "
                                                                  "prompt, completion (SFT records).")
@@ -52,7 +54,7 @@ class TrlExport(DocumentStep):
                 if doc.metadata.get(f"{ns}.record") == record:
                     row = {"id": doc.id, **{col: doc.metadata.get(f"{ns}.{key}", "") for col, key in columns.items()}}
                     if self.params.layout == "sft":
-                        row["completion"] = f"```python\n{str(row['completion']).strip()}\n```"
+                        row["completion"] = render_code(str(row["completion"]))
                     out = out or AtomicFile(self._path(rank))
                     out.handle.write(orjson.dumps(row) + b"\n")
                 yield doc

@@ -123,12 +123,6 @@ class SynthStep(Transform):
     def model_name(self) -> str:
         return f"{self.params.backend.kind}:{self.params.backend.model}"
 
-    def isolation(self) -> str:
-        return str((self._sandbox.isolation or {}).get("mode", "")) if self._sandbox is not None else ""
-
-    def generation_stats(self) -> dict:
-        return {version: g.stats.as_dict() for version, g in self._generators.items()}
-
     def close(self) -> None:
         if getattr(self, "_sandbox", None) is not None:
             self._sandbox.close()

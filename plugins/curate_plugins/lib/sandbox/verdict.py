@@ -78,12 +78,11 @@ def tampering(events: list[dict], tests: int) -> str | None:
 
 def to_result(job: ExecJob, raw: dict, limits) -> ExecResult:
     events = _events(raw.get("results", ""))
-    problem = _end(raw, limits)[1] if raw.get("killed") == "results" else tampering(events, len(job.tests))
-    if problem is not None:  # whatever the channel holds is not the harness's report
-        message = problem if raw.get("killed") == "results" else \
-            f"the program wrote to the sandbox's result channel ({problem}); no verdict"
-        result = error_result(job, message, float(raw.get("seconds", 0.0)))
-        return replace(result, stdout=_clip(raw, "stdout"), stderr=_clip(raw, "stderr"))
+    if raw.get("killed") == "results":  # whatever the channel holds is not the harness's report
+        return _no_verdict(job, raw, _end(raw, limits)[1])
+    problem = tampering(events, len(job.tests))
+    if problem is not None:
+        return _no_verdict(job, raw, f"the program wrote to the sandbox's result channel ({problem}); no verdict")
     code_event = next((e for e in events if e.get("e") == "code"), None)
     done = any(e.get("e") == "done" for e in events)
     tests, running = [], None
@@ -109,6 +108,11 @@ def to_result(job: ExecJob, raw: dict, limits) -> ExecResult:
         message = str(code_event.get("message", ""))
     return ExecResult(id=job.id, status=status, tests=tests, stdout=_clip(raw, "stdout"), stderr=_clip(raw, "stderr"),
                       seconds=float(raw.get("seconds", 0.0)), message=message)
+
+
+def _no_verdict(job: ExecJob, raw: dict, message: str) -> ExecResult:
+    result = error_result(job, message, float(raw.get("seconds", 0.0)))
+    return replace(result, stdout=_clip(raw, "stdout"), stderr=_clip(raw, "stderr"))
 
 
 def _status(code_event: dict | None, reported: list[TestResult], cut_status: str) -> str:
