@@ -92,20 +92,21 @@ _output_option = click.option("-o", "--output", default=None, help="Override out
 @_output_option
 def validate(pipeline, overrides, output):
     """Check PIPELINE without running it; report every problem at once with its YAML path."""
-    resolved = _validated(pipeline, overrides, output, "")
+    resolved = _validated(pipeline, overrides, output, "", warnings=True)
     steps = ", ".join(s.step_id for s in resolved.steps)
     warned = f"; {len(resolved.warnings)} warning(s)" if resolved.warnings else ""
     console.print(f"{pipeline}: OK ({len(resolved.inputs)} input(s); steps: {steps or 'none'}{warned})")
 
 
-def _validated(pipeline, overrides, output, consequence: str):
-    """Load and validate PIPELINE, or print every problem and exit non-zero."""
+def _validated(pipeline, overrides, output, consequence: str, warnings: bool = False):
+    """Load and validate PIPELINE, or print every problem and exit non-zero; ``warnings``: also run the plugins'
+    slower warning checks and print them."""
     try:
         raw = _load(pipeline, overrides, output)
     except ConfigError as exc:
         err_console.print(str(exc), markup=False)
         sys.exit(EXIT_INVALID)
-    resolved, errors = validate_pipeline(raw)
+    resolved, errors = validate_pipeline(raw, warnings=warnings)
     if errors:
         err_console.print(f"{pipeline}: {len(errors)} problem(s){consequence}", style="bold red")
         for error in errors:

@@ -308,7 +308,8 @@ def _split_path(path: str) -> list:
     return [name if name else int(index) for name, index in _TOKEN.findall(path)]
 
 
-def validate_pipeline(raw: dict, run_checks: bool = True) -> tuple[ResolvedPipeline | None, list[str]]:
+def validate_pipeline(raw: dict, run_checks: bool = True,
+                      warnings: bool = False) -> tuple[ResolvedPipeline | None, list[str]]:
     """Validate a loaded pipeline mapping. Returns the resolved pipeline and every problem found."""
     try:
         spec = PipelineSpec.model_validate(raw)
@@ -349,7 +350,8 @@ def validate_pipeline(raw: dict, run_checks: bool = True) -> tuple[ResolvedPipel
         for step in resolved.inputs + resolved.steps:
             plugin = step.cls(step.params)
             errors += [f"{step.yaml_path}.with: {problem}" for problem in plugin.check()]
-            resolved.warnings += [f"{step.yaml_path}.with: {problem}" for problem in plugin.warnings()]
+            if warnings:  # `curate validate` only: they can be slow (bundle checksums), and a run excludes the cause
+                resolved.warnings += [f"{step.yaml_path}.with: {problem}" for problem in plugin.warnings()]
     return (resolved if not errors else None), errors
 
 
