@@ -229,7 +229,8 @@ def _index_history(spec) -> int:
 
 def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, echo, options: RunOptions,
                 finishing: bool = False) -> RunResult:
-    fingerprint = pipeline_fingerprint(resolved)
+    lineage = lineage_of(resolved)  # built once: it creates every plugin
+    fingerprint = lineage.fingerprint
     pending = corpus.pending()
     if pending and restart and pending.get("phase") == "publishing":
         echo(f"{pending['run_id']} was being published: finishing that (undo a published run with curate rollback)")
@@ -245,7 +246,7 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
     schema = pipeline_schema(resolved)  # what every run publishes (a backfill runs some steps, writes all columns)
     while True:
         if pending is None:
-            pending = _next_run(resolved, corpus, options, done_rebuilds, echo)
+            pending = _next_run(resolved, corpus, options, done_rebuilds, echo, lineage, schema)
             if pending is None:
                 return RunResult(None, "nothing-to-do", earlier=earlier)
         elif pending["pipeline_sha256"] != fingerprint:
@@ -266,10 +267,11 @@ def _run_locked(resolved, corpus: CorpusDir, workers, restart, show_progress, ec
 
 
 # ---- deciding the next run ---------------------------------------------------------------------------------
-def _next_run(resolved, corpus: CorpusDir, options: RunOptions, done_rebuilds: set[str], echo) -> dict | None:
-    """Check the pipeline against the corpus and return the pending record of the next run (a backfill, an
-    index rebuild, or the run of the new shards), or None when there is nothing to do."""
-    new = lineage_of(resolved)
+def _next_run(resolved, corpus: CorpusDir, options: RunOptions, done_rebuilds: set[str], echo, new: Lineage,
+              schema: CorpusSchema) -> dict | None:
+    """Check the pipeline (its lineage ``new``, its output ``schema``) against the corpus and return the pending
+    record of the next run (a backfill, an index rebuild, or the run of the new shards), or None when there is
+    nothing to do."""
     decision = _decide(resolved, corpus, new, options, done_rebuilds)
     asked = options.backfill or options.rebuild_index
     if decision.refusal and asked:
@@ -287,7 +289,7 @@ def _next_run(resolved, corpus: CorpusDir, options: RunOptions, done_rebuilds: s
         return None
     if decision.refusal:
         raise PipelineRefused(decision.refusal)
-    _check_schema(resolved, corpus)
+    _check_schema(resolved, corpus, schema)
     record = {"kind": "run", "shards": [{"input": a.input_index, "shard": a.shard, **fp,
                                          **({"update": True} if a.update else {}), "bytes": a.size}
                                         for a, fp in chosen],
@@ -295,10 +297,10 @@ def _next_run(resolved, corpus: CorpusDir, options: RunOptions, done_rebuilds: s
     return _start(resolved, corpus, new, record)
 
 
-def _check_schema(resolved: ResolvedPipeline, corpus: CorpusDir) -> None:
+def _check_schema(resolved: ResolvedPipeline, corpus: CorpusDir, schema: CorpusSchema) -> None:
     """Every file of a corpus has the same columns and types, so clients read it whole: a run whose declared
     output schema differs from the corpus's is refused."""
-    changes = schema_changes(corpus.root, pipeline_schema(resolved), resolved.spec.output.format)
+    changes = schema_changes(corpus.root, schema, resolved.spec.output.format)
     if changes:
         format_only = all(change.startswith("output.format") for change in changes)
         way = ("keep the output.format of the earlier runs (a backfill does not convert files)" if format_only else
