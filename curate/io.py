@@ -119,6 +119,7 @@ class ParquetShard:
                                        write_statistics=[f.name for f in schema if f.name != "text"])
         self.rows: list[dict] = []
         self.buffered = 0
+        self.written = self.file.handle.tell()  # the file's size: it grows only when a row group is written
 
     def write(self, row: dict) -> None:
         self.rows.append(row)
@@ -127,7 +128,7 @@ class ParquetShard:
             self._flush()
 
     def size(self) -> int:
-        return self.file.handle.tell() + self.buffered // 4  # text compresses about 4x
+        return self.written + self.buffered // 4  # text compresses about 4x
 
     def _flush(self) -> None:
         import pyarrow as pa
@@ -135,7 +136,7 @@ class ParquetShard:
         if self.rows:
             columns = [pa.array([row[f.name] for row in self.rows], type=f.type) for f in self.schema]
             self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema), row_group_size=len(self.rows))
-            self.rows, self.buffered = [], 0
+            self.rows, self.buffered, self.written = [], 0, self.file.handle.tell()
 
     def finish(self) -> None:
         """Complete the file (it stays under its temporary name until ``commit``)."""
@@ -328,8 +329,7 @@ class ExcludedSink:
 
     KEPT_WHEN_SHORT = ("drop.", "reject.", "dedup.", "source.")
 
-    def __init__(self, folder: str, step_id: str, full: bool = True, segment: int = 0,
-                 layout: OutputLayout | None = None):
+    def __init__(self, folder: str, step_id: str, layout: OutputLayout, full: bool = True, segment: int = 0):
         self.folder, self.step_id, self.full, self.segment, self.layout = folder, step_id, full, segment, layout
         self._open: dict[int, RollingWriter] = {}
 
@@ -339,8 +339,7 @@ class ExcludedSink:
     def write(self, doc: Document, rank: int) -> None:
         writer = self._open.get(rank)
         if writer is None:
-            layout = self.layout or OutputLayout("jsonl.zst", CorpusSchema([]))
-            writer = self._open[rank] = layout.writer(self.folder, f"{self.step_id}.s{self.segment}-{rank:05d}",
+            writer = self._open[rank] = self.layout.writer(self.folder, f"{self.step_id}.s{self.segment}-{rank:05d}",
                                                       excluded=True)
         if not self.full:
             meta = {k: v for k, v in doc.metadata.items()

@@ -160,7 +160,7 @@ def build_plan(resolved: ResolvedPipeline, corpus: CorpusDir, run_id: str, run_s
                           batch_size=batch_sizes.get(step_id))
 
     def sink(step_id: str, segment: int) -> ExcludedSink:
-        return ExcludedSink(excluded_dir, step_id, full, segment, layout)
+        return ExcludedSink(excluded_dir, step_id, layout, full, segment)
 
     sources = [instantiate(s, context(s.step_id, 0, 0)) for s in resolved.inputs]
     plan = Plan(run_id, groups=groups)
