@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
-from curate_plugins._minhash.hashing import band_keys
+from curate_plugins._minhash.hashing import band_keys, sorted_unique
 from curate_plugins._minhash.keep import combine
 from curate_plugins._minhash.signing import ShardWriter, write_bands
 from curate_plugins._minhash.work import load_json, load_npy, load_raw, save_npy
@@ -67,4 +67,4 @@ class RepoGrouper(PipelineStep):
         for r, pos in files:
             values, offsets = sketches[r]
             parts.append(np.asarray(values[offsets[pos]:offsets[pos + 1]]))
-        return np.unique(np.concatenate(parts))[:k] if parts else np.empty(0, dtype=np.uint32)
+        return sorted_unique(np.concatenate(parts))[:k] if parts else np.empty(0, dtype=np.uint32)

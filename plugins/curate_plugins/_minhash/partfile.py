@@ -107,9 +107,6 @@ class PartFile:
             handle.seek(start)
             return handle.read(length)
 
-    def __contains__(self, name: str) -> bool:
-        return name in self._arrays
-
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
             entry = self._arrays[name]

@@ -61,9 +61,3 @@ class LoadedRun:
         """The verify partition of each of this run's positions (contiguous ranges of positions)."""
         total = max(1, self.positions.total)
         return (np.asarray(positions, dtype=np.int64) - self.base) * self.partitions // total
-
-    def partition_range(self, partition: int) -> tuple[int, int]:
-        total = self.positions.total
-        lo = -(-partition * total // self.partitions)
-        hi = -(-(partition + 1) * total // self.partitions)
-        return self.base + lo, self.base + hi

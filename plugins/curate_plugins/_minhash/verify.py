@@ -19,14 +19,11 @@ import math
 
 import numpy as np
 
+from curate_plugins._minhash.hashing import sorted_unique
+
 #: Standard deviations below the threshold down to which an estimated similarity is accepted: P(reject) at
 #: J = threshold is Phi(-2.5) = 0.6%.
 Z = 2.5
-
-
-def _distinct(values: np.ndarray) -> np.ndarray:
-    values = np.sort(values)
-    return values[np.concatenate(([True], values[1:] != values[:-1]))] if len(values) else values
 
 
 def sketch(shingles: np.ndarray, k: int) -> np.ndarray:
@@ -34,10 +31,10 @@ def sketch(shingles: np.ndarray, k: int) -> np.ndarray:
     hashes (any order, repeats allowed), sorted, as uint32."""
     top = (np.asarray(shingles, dtype=np.uint64) >> np.uint64(32)).astype(np.uint32)
     if len(top) > 4 * k:  # the 4k smallest values hold the k smallest distinct ones, unless repeats abound
-        values = _distinct(np.partition(top, 4 * k)[:4 * k])
+        values = sorted_unique(np.partition(top, 4 * k)[:4 * k])
         if len(values) >= k:
             return values[:k]
-    return _distinct(top)[:k]
+    return sorted_unique(top)[:k]
 
 
 def similarity(a: np.ndarray, b: np.ndarray, k: int) -> tuple[float, bool]:

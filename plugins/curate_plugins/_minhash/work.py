@@ -145,10 +145,6 @@ class Positions:
         self._order: np.ndarray | None = None
         self._shard_orders: dict[int, np.ndarray] = {}
 
-    def of_shard(self, rank: int) -> np.ndarray:
-        """The position of each local item of shard ``rank``."""
-        return self.of_locals(rank, np.arange(self.counts[rank], dtype=np.int64))
-
     def of_locals(self, rank: int, locals_: np.ndarray) -> np.ndarray:
         """The positions of some local items of shard ``rank``."""
         locals_ = np.asarray(locals_, dtype=np.int64)
