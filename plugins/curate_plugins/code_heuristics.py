@@ -149,7 +149,7 @@ class CodeHeuristics(Filter):
         first = np.searchsorted(newlines, starts)  # index of each text's first line among all segments
         longest = np.maximum.reduceat(segments, first).tolist()
         lines = np.diff(np.concatenate((first, [len(segments)]))).tolist()
-        alnum_mask = ((codes - 48) < 10) | (((codes | 32) - 97) < 26)
+        alnum_mask = _ascii_alnum(codes)
         head_lines = self.params.generated_head_lines
         out = []
         for k, (start, size) in enumerate(zip(starts.tolist(), sizes.tolist())):
@@ -173,18 +173,15 @@ def _contains_any(text: str, literals: list[str]) -> bool:
     return False
 
 
-def _alnum_bytes(data: bytes, ascii_text: bool = False) -> int:
-    """ASCII letters and digits, plus every byte of a non-ASCII character (unsigned wrap-around makes each range
-    test one comparison)."""
+def _ascii_alnum(codes: np.ndarray) -> np.ndarray:
+    """Which bytes are ASCII letters or digits (unsigned wrap-around makes each range test one comparison)."""
+    return ((codes - 48) < 10) | (((codes | 32) - 97) < 26)
+
+
+def _alnum_bytes(data: bytes) -> int:
+    """ASCII letters and digits, plus every byte of a non-ASCII character."""
     codes = np.frombuffer(data, np.uint8)
-    count = np.count_nonzero((codes - 48) < 10) + np.count_nonzero(((codes | 32) - 97) < 26)
-    return int(count if ascii_text else count + np.count_nonzero(codes >= 128))
-
-
-def alnum_fraction(text: str) -> float:
-    """Share of alphanumeric bytes; bytes of non-ASCII characters count as alphanumeric (letters)."""
-    data = text.encode("utf-8", "surrogatepass")
-    return _alnum_bytes(data) / max(len(data), 1)
+    return int(np.count_nonzero(_ascii_alnum(codes)) + np.count_nonzero(codes >= 128))
 
 
 def _head(text: str, lines: int) -> str:

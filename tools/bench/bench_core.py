@@ -85,12 +85,15 @@ def run_plain_datatrove(corpus: Path, out: Path) -> float:
         name = "heuristics"
 
         def __init__(self):
-            super().__init__()
+            super().__init__(batch_size=CodeHeuristics.default_batch_size)  # the rule's own batches, as in curate
             self.rule = CodeHeuristics()
 
         def filter(self, doc):
+            return self.filter_batch([doc])[0]
+
+        def filter_batch(self, batch):
             self.rule.ensure_setup()
-            return self.rule.filter(doc)
+            return self.rule.filter_batch(batch)
 
     def content(doc: Document) -> bytes:
         return doc.text.encode("utf-8", "surrogatepass")
