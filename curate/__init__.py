@@ -31,7 +31,7 @@ from curate.sources.git_repos import DEFAULT_VENDORED, GitReposSource
 from curate.sources.jsonl import JsonlSource
 from curate.sources.parquet import ParquetSource
 from curate.sources.records import RecordParams, RecordSource, expand_paths
-from curate.state import CorpusDir, atomic_write_bytes, file_fingerprint, filesystem, join, read_bytes
+from curate.state import CorpusDir, atomic_write_bytes, file_fingerprint, filesystem, is_local, join, read_bytes
 from curate.stepstats import step_accounting, text_bytes
 
 __version__ = "0.1.0"
@@ -48,7 +48,7 @@ __all__ = [
     "UNKNOWN_LANGUAGE", "language_for_path", "programming_languages",
     # storage: atomic files, shards, the corpus directory, persistent indexes
     "IndexPart", "IndexStore", "Snapshot", "AtomicFile", "CorpusDir", "JsonlZstShard", "atomic_write_bytes",
-    "doc_to_record", "file_fingerprint", "filesystem", "iter_shard", "join", "open_shard", "read_bytes",
+    "doc_to_record", "file_fingerprint", "filesystem", "is_local", "iter_shard", "join", "open_shard", "read_bytes",
     "record_to_doc",
     # bookkeeping for steps with their own run loop
     "step_accounting", "text_bytes",

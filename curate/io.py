@@ -21,17 +21,12 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curate.schema import CorpusSchema, RowEncoder, decode_row
-from curate.state import filesystem
+from curate.state import filesystem, is_local
 
 FORMATS = {"jsonl.zst": ".jsonl.zst", "parquet": ".parquet"}
 #: Parquet row groups hold about this much text (uncompressed), so readers can split and stream a file
 ROW_GROUP_BYTES = 64 << 20
 ROW_GROUP_MAX_ROWS = 100_000
-
-
-def is_local(fs) -> bool:
-    """True for fsspec's local filesystem (paths can be opened with ``open``)."""
-    return "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
 
 
 def open_file(fs, path: str, mode: str, buffer: int = 1 << 20):

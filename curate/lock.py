@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import orjson
 
-from curate.state import atomic_write_bytes, filesystem, join, read_bytes
+from curate.state import atomic_write_bytes, filesystem, is_local, join, read_bytes
 
 LOCK_NAME = "LOCK"
 
@@ -137,7 +137,7 @@ class Lock:
     @contextlib.contextmanager
     def _guard(self):
         fs, folder = filesystem(self.folder)
-        if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        if not is_local(fs):
             fs.makedirs(folder, exist_ok=True)
             yield
             return

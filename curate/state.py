@@ -30,6 +30,12 @@ import orjson
 from fsspec.core import url_to_fs
 
 
+def is_local(fs) -> bool:
+    """True for fsspec's local filesystem (paths can be opened with ``open`` and memory-mapped)."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
+
+
 def filesystem(path: str):
     """Return ``(fs, path_inside_fs)`` for a local path or fsspec URL."""
     return url_to_fs(str(path))
@@ -258,7 +264,7 @@ class CorpusDir:
 def output_dir_problems(path: str, key: str = "output.dir") -> list[str]:
     """Why ``path`` cannot hold a corpus (not a directory, not writable), checked before any work starts."""
     fs, p = filesystem(path)
-    if "file" not in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+    if not is_local(fs):
         return []  # object storage: permissions are only known when writing
     probe = p
     while not os.path.exists(probe):

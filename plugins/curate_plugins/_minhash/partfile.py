@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 import orjson
 
-from curate import AtomicFile, filesystem
+from curate import AtomicFile, filesystem, is_local
 
 MAGIC = b"MHPART01"
 ALIGN = 64
@@ -91,8 +91,7 @@ class PartFile:
     def __init__(self, path: str):
         self.path = path
         self.fs, self.local_path = filesystem(path)
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        self.local = "file" in protocols or "local" in protocols
+        self.local = is_local(self.fs)
         size = self.fs.size(self.local_path)
         tail = self._read(size - 16, 16)
         if len(tail) != 16 or tail[8:] != MAGIC:

@@ -24,7 +24,7 @@ import io
 import numpy as np
 import orjson
 
-from curate import AtomicFile, atomic_write_bytes, filesystem, read_bytes
+from curate import AtomicFile, atomic_write_bytes, filesystem, is_local, read_bytes
 
 
 def save_npy(path: str, array: np.ndarray) -> None:
@@ -46,11 +46,6 @@ def publish(array: np.ndarray, path: str) -> None:
         while block := source.read(1 << 24):
             out.handle.write(block)
     out.commit()
-
-
-def is_local(fs) -> bool:
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return "file" in protocols or "local" in protocols
 
 
 def load_npy(path: str, mmap: bool = True) -> np.ndarray:

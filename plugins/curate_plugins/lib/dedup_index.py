@@ -15,7 +15,7 @@ import math
 import numpy as np
 import orjson
 
-from curate import Filter, IndexPart, IndexStore, atomic_write_bytes, filesystem, read_bytes
+from curate import Filter, IndexPart, IndexStore, atomic_write_bytes, filesystem, is_local, read_bytes
 
 
 def priority_of(doc, keep: str, keep_key: str) -> float:
@@ -105,7 +105,7 @@ def _npy(array: np.ndarray) -> bytes:
 
 def _load(path: str) -> np.ndarray:
     fs, p = filesystem(path)
-    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+    if is_local(fs):
         return np.load(p, mmap_mode="r", allow_pickle=False)
     with fs.open(p, "rb") as handle:
         return np.load(io.BytesIO(handle.read()), allow_pickle=False)
