@@ -149,8 +149,7 @@ class DropNearDuplicates(Filter):
         self.work_dir, self.index_dir, self.run_id, self.level = work_dir, index_dir, run_id, level
 
     def run(self, data, rank: int = 0, world_size: int = 1):
-        store = IndexStore(self.index_dir)
-        self._index = MinHashIndex(store, store.parts(self.run_id))
+        self._index = None  # opened at the first drop: most shards of an incremental run drop nothing
         rows = load_npy(f"{self.work_dir}/drops/{0 if self.level == 'repo' else rank:05d}.npy", mmap=False)
         self._drops = {int(r[0]): r[1:].tolist() for r in rows}
         self._items = load_npy(f"{self.work_dir}/group/{rank:05d}.npy", mmap=False) if self.level == "repo" else None
@@ -164,6 +163,9 @@ class DropNearDuplicates(Filter):
         if entry is None:
             return True
         keeper, match, score = entry
+        if self._index is None:
+            store = IndexStore(self.index_dir)
+            self._index = MinHashIndex(store, store.parts(self.run_id))
         doc.metadata.update({"dedup.kept_id": self._index.doc_id(keeper), "dedup.cluster": keeper,
                              "dedup.match_id": self._index.doc_id(match)})
         if score >= 0:

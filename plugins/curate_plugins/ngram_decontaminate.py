@@ -187,7 +187,8 @@ class BuildBenchmarkIndex(PipelineStep):
             built[spec.name] = {"key": key, "built_now": fresh, "licence": spec.licence, "path": spec.path}
             parts.append(StorePart(part_name(spec.name, key), (self.run_id,), meta={"benchmark": spec.name}))
             self.stat_update("built" if fresh else "reused")
-        IndexStore(self.index_dir).stage(self.run_id, parts, NgramDecontaminate(self.params).index_settings())
+        settings = {"n": self.params.n, "benchmarks": {name: entry["key"] for name, entry in built.items()}}
+        IndexStore(self.index_dir).stage(self.run_id, parts, settings)  # = index_settings(), keys already computed
         atomic_write_bytes(f"{self.audit_dir}/benchmarks.json",
                            orjson.dumps({"benchmarks": built, "params": self.params.model_dump(mode="json")}))
         return
