@@ -101,16 +101,10 @@ class Acecoder(SynthStep):
         return [out.get(d, ("", [])) for d in range(len(docs))]
 
     def _programs(self, docs, questions, ready) -> dict[int, list[str]]:
-        field = self.params.programs_field
-        out = {d: [str(c) for c in docs[d].metadata[field]] for d in ready
-               if field and docs[d].metadata.get(field) is not None}
-        ask = [(d, q) for d, q in zip(ready, questions) if d not in out]
-        if ask:
-            chats = [prompts.chat(prompts.ACECODER_SOLUTION.format(question=q)) for _, q in ask]
-            for (d, _), group in zip(ask, self.generate(prompts.ACECODER_SOLUTION_VERSION, chats,
-                                                        self.params.programs)):
-                out[d] = [code for c in group if (code := solution_code(c.text))]
-        return out
+        found = self.sampled([docs[d] for d in ready], questions, self.params.programs_field,
+                             prompts.ACECODER_SOLUTION_VERSION, self.params.programs,
+                             lambda q: prompts.ACECODER_SOLUTION.format(question=q), _solution_codes)
+        return dict(zip(ready, found))
 
     def _decide(self, doc, draft, kept, programs, rates) -> list[Document] | Drop:
         p = self.params
@@ -150,3 +144,9 @@ def read_question(answer: str) -> tuple[str, list[str]]:
         question = (answer or "").split("```", 1)[0].strip()
     tests = [t for t in assert_tests(answer) if has_assertion(t)]
     return question, tests
+
+
+def _solution_codes(answer: str) -> list[str]:
+    """The solution of one sampled answer, as a list of zero or one program."""
+    code = solution_code(answer)
+    return [code] if code else []

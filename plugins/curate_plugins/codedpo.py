@@ -70,10 +70,10 @@ class Codedpo(SynthStep):
     def process(self, docs: list[Document]) -> list:
         p = self.params
         questions = [self.question_of(d).strip() for d in docs]
-        codes = self._sampled(docs, questions, p.solutions_field, prompts.CODEDPO_SOLUTION_VERSION, p.solutions,
-                              lambda q: prompts.CODEDPO_SOLUTION.format(question=q), _codes_of)
-        tests = self._sampled(docs, questions, p.tests_field, prompts.CODEDPO_TEST_VERSION, p.tests,
-                              lambda q: prompts.CODEDPO_TEST.format(question=q, per_answer=3), _tests_of)
+        codes = self.sampled(docs, questions, p.solutions_field, prompts.CODEDPO_SOLUTION_VERSION, p.solutions,
+                             lambda q: prompts.CODEDPO_SOLUTION.format(question=q), _codes_of)
+        tests = self.sampled(docs, questions, p.tests_field, prompts.CODEDPO_TEST_VERSION, p.tests,
+                             lambda q: prompts.CODEDPO_TEST.format(question=q, per_answer=3), _tests_of)
         jobs, index = [], {}
         for d, doc in enumerate(docs):
             for i, code in enumerate(codes[d] if tests[d] else []):
@@ -85,21 +85,6 @@ class Codedpo(SynthStep):
             rows = [results[index[(d, i)]] for i in range(len(codes[d])) if (d, i) in index]
             out.append(self._decide(doc, questions[d], codes[d], tests[d], rows))
         return out
-
-    def _sampled(self, docs, questions, field, version, n, render, parse) -> list[list[str]]:
-        """Per document: the field's items when the document has them, else what the LLM's n answers hold."""
-        out: dict[int, list[str]] = {}
-        ask = []
-        for d, doc in enumerate(docs):
-            if field and doc.metadata.get(field) is not None:
-                out[d] = [str(x) for x in doc.metadata[field]]
-            elif questions[d]:
-                ask.append(d)
-        if ask:
-            answers = self.generate(version, [prompts.chat(render(questions[d])) for d in ask], n)
-            for d, group in zip(ask, answers):
-                out[d] = [item for c in group for item in parse(c.text)]
-        return [out.get(d, []) for d in range(len(docs))]
 
     def _decide(self, doc, question, codes, tests, results) -> list[Document] | Drop:
         p = self.params

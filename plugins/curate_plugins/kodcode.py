@@ -74,15 +74,9 @@ class Kodcode(SynthStep):
                 for d, (doc, group) in enumerate(zip(docs, splits))]
 
     def _answers(self, docs: list[Document]) -> list[list[str]]:
-        given = {i: d.metadata.get(self.params.candidates_field) for i, d in enumerate(docs)
-                 if self.params.candidates_field and d.metadata.get(self.params.candidates_field) is not None}
-        ask = [i for i in range(len(docs)) if i not in given and self.question_of(docs[i]).strip()]
-        answers = {i: [str(a) for a in value] for i, value in given.items()}
-        if ask:
-            chats = [prompts.chat(prompts.KODCODE.format(question=self.question_of(docs[i]).strip())) for i in ask]
-            for i, group in zip(ask, self.generate(prompts.KODCODE_VERSION, chats, self.params.attempts)):
-                answers[i] = [c.text for c in group]
-        return [answers.get(i, []) for i in range(len(docs))]
+        questions = [self.question_of(d).strip() for d in docs]
+        return self.sampled(docs, questions, self.params.candidates_field, prompts.KODCODE_VERSION,
+                            self.params.attempts, lambda q: prompts.KODCODE.format(question=q), lambda text: [text])
 
     def _testable(self, tests: list[str]) -> bool:
         return sum(1 for t in tests if has_assertion(t)) >= self.params.min_tests

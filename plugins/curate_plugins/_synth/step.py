@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from curate import Document, Drop, PluginParams, Transform
+from curate_plugins._synth.prompts import chat
 from curate_plugins.lib.llm.config import BackendConfig, Sampling
 from curate_plugins.lib.llm.preflight import preflight
 from curate_plugins.lib.sandbox import ExecJob, ExecResult, SandboxLimits
@@ -85,6 +86,22 @@ class SynthStep(Transform):
     def question_of(self, doc: Document) -> str:
         field = self.params.question_field
         return str(doc.metadata.get(field) or "") if field else doc.text
+
+    def sampled(self, docs, questions, field, version, n, render, parse) -> list[list[str]]:
+        """Per document: the items of metadata ``field`` when the document has them, else the items ``parse`` finds
+        in the LLM's ``n`` answers to ``render(question)`` (prompt ``version``); nothing for an empty question."""
+        out: dict[int, list[str]] = {}
+        ask = []
+        for d, doc in enumerate(docs):
+            if field and doc.metadata.get(field) is not None:
+                out[d] = [str(x) for x in doc.metadata[field]]
+            elif questions[d]:
+                ask.append(d)
+        if ask:
+            answers = self.generate(version, [chat(render(questions[d])) for d in ask], n)
+            for d, group in zip(ask, answers):
+                out[d] = [item for c in group for item in parse(c.text)]
+        return [out.get(d, []) for d in range(len(docs))]
 
     def generate(self, version: str, prompts: list, n: int, *, temperature: float | None = None):
         """``n`` completions per prompt (through the cache)."""
